@@ -1,0 +1,30 @@
+/**
+ * Which pull endpoint a `/v2/…` path names. Repository names contain slashes, so the
+ * endpoint is found from the end of the path, as Distribution's router does.
+ */
+export type ApiPath =
+  | { kind: 'ping' }
+  | { kind: 'manifest'; name: string; reference: string }
+  | { kind: 'blob'; name: string; digest: string }
+  | { kind: 'tags'; name: string }
+  | { kind: 'referrers'; name: string; digest: string }
+  | { kind: 'other' }
+
+const ROUTES: ReadonlyArray<[RegExp, (m: RegExpExecArray) => ApiPath]> = [
+  [/^\/v2\/(.+)\/manifests\/([^/]+)$/, (m) => ({ kind: 'manifest', name: m[1]!, reference: m[2]! })],
+  [/^\/v2\/(.+)\/blobs\/([^/]+)$/, (m) => ({ kind: 'blob', name: m[1]!, digest: m[2]! })],
+  [/^\/v2\/(.+)\/tags\/list$/, (m) => ({ kind: 'tags', name: m[1]! })],
+  [/^\/v2\/(.+)\/referrers\/([^/]+)$/, (m) => ({ kind: 'referrers', name: m[1]!, digest: m[2]! })],
+]
+
+/** `url` is the raw request target; its query string is ignored (containerd adds `?ns=`). */
+export function parseApiPath(url: string): ApiPath {
+  const query = url.indexOf('?')
+  const path = query < 0 ? url : url.slice(0, query)
+  if (path === '/v2/' || path === '/v2') return { kind: 'ping' }
+  for (const [pattern, build] of ROUTES) {
+    const match = pattern.exec(path)
+    if (match !== null) return build(match)
+  }
+  return { kind: 'other' }
+}

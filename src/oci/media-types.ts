@@ -1,0 +1,66 @@
+export const mediaTypes = {
+  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
+  ociIndex: 'application/vnd.oci.image.index.v1+json',
+  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  dockerSchema1: 'application/vnd.docker.distribution.manifest.v1+json',
+  dockerSchema1Signed: 'application/vnd.docker.distribution.manifest.v1+prettyjws',
+  ociArtifact: 'application/vnd.oci.artifact.manifest.v1+json',
+} as const
+
+/**
+ * The manifest types an upstream chooses between, in a fixed order. What a client
+ * accepts of these, and nothing else, decides which manifest a tag resolves to.
+ */
+const NEGOTIATED: readonly string[] = [
+  mediaTypes.dockerList,
+  mediaTypes.dockerManifest,
+  mediaTypes.dockerSchema1,
+  mediaTypes.dockerSchema1Signed,
+  mediaTypes.ociArtifact,
+  mediaTypes.ociIndex,
+  mediaTypes.ociManifest,
+]
+
+/** Every manifest type: what the mirror accepts when it fetches a manifest by digest. */
+export const ACCEPT_ALL_MANIFESTS = NEGOTIATED.join(', ')
+
+function acceptedTypes(accept: string | string[] | undefined): Set<string> {
+  const values = Array.isArray(accept) ? accept : accept === undefined ? [] : [accept]
+  const accepted = new Set<string>()
+  for (const range of values.flatMap((v) => v.split(','))) {
+    const [type = '', ...params] = range.split(';').map((p) => p.trim())
+    const q = params.find((p) => /^q\s*=/i.test(p))
+    if (q !== undefined && Number(q.slice(q.indexOf('=') + 1)) === 0) continue
+    accepted.add(type.toLowerCase())
+  }
+  return accepted
+}
+
+/**
+ * A canonical key for "what this client accepts", so that a cached tag mapping is only
+ * reused for clients that would get the same answer from the upstream: a client that
+ * accepts manifest lists gets the list, one that does not gets a platform manifest.
+ * The key is the sorted set of negotiated manifest types, as a bit mask in hex.
+ */
+export function acceptKey(accept: string | string[] | undefined): string {
+  const accepted = acceptedTypes(accept)
+  let mask = 0
+  NEGOTIATED.forEach((type, bit) => {
+    if (accepted.has(type)) mask |= 1 << bit
+  })
+  return mask.toString(16)
+}
+
+/** The Accept header the mirror sends upstream for a key: the same for every client with it. */
+export function acceptHeaderFor(key: string): string | undefined {
+  const mask = Number.parseInt(key, 16)
+  const types = NEGOTIATED.filter((_, bit) => (mask & (1 << bit)) !== 0)
+  return types.length === 0 ? undefined : types.join(', ')
+}
+
+/** `application/json; charset=utf-8` → `application/json`. */
+export function baseMediaType(contentType: string | undefined): string | undefined {
+  const base = contentType?.split(';')[0]?.trim().toLowerCase()
+  return base === undefined || base === '' ? undefined : base
+}

@@ -1,0 +1,29 @@
+import t from 'tap'
+import { parseApiPath } from '../../src/oci/api-path.js'
+
+const d = 'sha256:' + 'a'.repeat(64)
+
+t.test('finds the endpoint from the end of the path', async (t) => {
+  const table: Array<[string, ReturnType<typeof parseApiPath>]> = [
+    ['/v2/', { kind: 'ping' }],
+    ['/v2', { kind: 'ping' }],
+    ['/v2/?ns=docker.io', { kind: 'ping' }],
+    ['/v2/alpine/manifests/3.19', { kind: 'manifest', name: 'alpine', reference: '3.19' }],
+    [
+      '/v2/library/alpine/manifests/latest?ns=docker.io',
+      { kind: 'manifest', name: 'library/alpine', reference: 'latest' },
+    ],
+    ['/v2/a/b/c/manifests/' + d, { kind: 'manifest', name: 'a/b/c', reference: d }],
+    ['/v2/a/manifests/b/manifests/c', { kind: 'manifest', name: 'a/manifests/b', reference: 'c' }],
+    ['/v2/library/alpine/blobs/' + d, { kind: 'blob', name: 'library/alpine', digest: d }],
+    ['/v2/x/tags/list', { kind: 'tags', name: 'x' }],
+    ['/v2/x/y/tags/list?n=10&last=a', { kind: 'tags', name: 'x/y' }],
+    ['/v2/x/referrers/' + d, { kind: 'referrers', name: 'x', digest: d }],
+    ['/v2/_catalog', { kind: 'other' }],
+    ['/v2/x/blobs/uploads/', { kind: 'other' }],
+    ['/v2/x/blobs/uploads/1234-uuid', { kind: 'other' }],
+    ['/v2/x/manifests/', { kind: 'other' }],
+    ['/v2/../etc/passwd/manifests/x', { kind: 'manifest', name: '../etc/passwd', reference: 'x' }],
+  ]
+  for (const [url, expected] of table) t.same(parseApiPath(url), expected, url)
+})

@@ -1,0 +1,56 @@
+import t from 'tap'
+import {
+  ACCEPT_ALL_MANIFESTS,
+  acceptHeaderFor,
+  acceptKey,
+  baseMediaType,
+  mediaTypes,
+} from '../../src/oci/media-types.js'
+
+// Accept headers as the real clients send them.
+const dockerDaemon = [
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.v1+prettyjws',
+]
+const containerd =
+  'application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, */*'
+const oldClient = 'application/vnd.docker.distribution.manifest.v2+json'
+
+t.test('clients that accept the same manifest types share a key, whatever the order', async (t) => {
+  const reordered = [...dockerDaemon].reverse().join(',')
+  t.equal(acceptKey(dockerDaemon), acceptKey(reordered))
+  t.equal(acceptKey(dockerDaemon.join(', ')), acceptKey(dockerDaemon), 'one header or several')
+})
+
+t.test('a client that accepts lists and one that does not get different keys', async (t) => {
+  t.not(acceptKey(containerd), acceptKey(oldClient))
+  t.not(acceptKey(mediaTypes.ociManifest), acceptKey(`${mediaTypes.ociManifest}, ${mediaTypes.ociIndex}`))
+})
+
+t.test('wildcards, parameters, q=0 and unknown types do not change the key', async (t) => {
+  t.equal(acceptKey(`${oldClient}, */*`), acceptKey(oldClient))
+  t.equal(acceptKey(`${oldClient}; q=0.9, text/html`), acceptKey(oldClient))
+  t.equal(acceptKey(`${oldClient}, ${mediaTypes.dockerList};q=0`), acceptKey(oldClient), 'q=0 means not accepted')
+  t.equal(acceptKey('APPLICATION/VND.DOCKER.DISTRIBUTION.MANIFEST.V2+JSON'), acceptKey(oldClient))
+  t.equal(acceptKey(undefined), acceptKey('*/*'))
+  t.equal(acceptKey(undefined), '0')
+})
+
+t.test('the upstream Accept header is rebuilt from the key alone', async (t) => {
+  const header = acceptHeaderFor(acceptKey(containerd))
+  t.ok(header)
+  t.equal(acceptKey(header), acceptKey(containerd), 'round trip')
+  t.notMatch(header!, /\*\/\*/)
+  t.equal(acceptHeaderFor('0'), undefined, 'no known type: no Accept header')
+  t.equal(acceptKey(ACCEPT_ALL_MANIFESTS), acceptKey(Object.values(mediaTypes).join(',')))
+})
+
+t.test('base media type', async (t) => {
+  t.equal(baseMediaType('application/json; charset=utf-8'), 'application/json')
+  t.equal(baseMediaType(' Application/Vnd.OCI.Image.Index.v1+json '), 'application/vnd.oci.image.index.v1+json')
+  t.equal(baseMediaType(undefined), undefined)
+  t.equal(baseMediaType(''), undefined)
+})

@@ -1,0 +1,33 @@
+import t from 'tap'
+import { contentRange, decideRange, rangeLength } from '../../src/oci/range.js'
+
+t.test('range decisions for a 1000-byte body', async (t) => {
+  const size = 1000
+  const table: Array<[string | undefined, ReturnType<typeof decideRange>]> = [
+    [undefined, { kind: 'full' }],
+    ['bytes=0-99', { kind: 'partial', range: { start: 0, end: 99 } }],
+    ['bytes=500-', { kind: 'partial', range: { start: 500, end: 999 } }],
+    ['bytes=-100', { kind: 'partial', range: { start: 900, end: 999 } }],
+    ['bytes=990-5000', { kind: 'partial', range: { start: 990, end: 999 } }],
+    ['bytes=999-999', { kind: 'partial', range: { start: 999, end: 999 } }],
+    ['bytes=1000-', { kind: 'unsatisfiable' }],
+    ['bytes=2000-3000', { kind: 'unsatisfiable' }],
+    ['bytes=0-1,5-6', { kind: 'full' }],
+    ['bytes=0-10,5-20', { kind: 'partial', range: { start: 0, end: 20 } }],
+    ['items=0-5', { kind: 'full' }],
+    ['garbage', { kind: 'full' }],
+    // Go's http.ServeContent (Distribution) answers this one 416 too.
+    ['bytes=5-1', { kind: 'unsatisfiable' }],
+  ]
+  for (const [header, expected] of table) t.same(decideRange(header, size), expected, String(header))
+})
+
+t.test('an empty body cannot satisfy any range', async (t) => {
+  t.same(decideRange('bytes=0-', 0), { kind: 'unsatisfiable' })
+})
+
+t.test('Content-Range and length', async (t) => {
+  t.equal(contentRange({ start: 500, end: 999 }, 1000), 'bytes 500-999/1000')
+  t.equal(rangeLength({ start: 500, end: 999 }), 500)
+  t.equal(rangeLength({ start: 7, end: 7 }), 1)
+})
