@@ -1,0 +1,88 @@
+import { readFileSync } from 'node:fs'
+import { parse as parseYaml } from 'yaml'
+import { OPTIONS, type RawSettings } from './options.js'
+import { settingsSchema, type Config } from './schema.js'
+
+/** Every problem with the settings at once, so a user fixes them in one go. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+  }
+}
+
+export interface ConfigSources {
+  /** Flags given on the command line, keyed like the config file. */
+  flags?: RawSettings
+  env?: Record<string, string | undefined>
+  /**
+   * A YAML or JSON file (`--config`, else MIRROR_CONFIG); YAML is a superset of JSON, so
+   * one parser reads both.
+   */
+  configFile?: string
+  readFile?: (path: string) => string
+}
+
+function fromEnv(env: Record<string, string | undefined>): RawSettings {
+  const out: RawSettings = {}
+  for (const option of OPTIONS) {
+    const value = env[option.env]
+    // An empty variable is how shells and compose files say "unset".
+    if (value !== undefined && value !== '') out[option.key] = value
+  }
+  return out
+}
+
+function fromFile(path: string, read: (path: string) => string): RawSettings {
+  let parsed: unknown
+  try {
+    parsed = parseYaml(read(path))
+  } catch (e) {
+    throw new ConfigError([`config file ${path}: ${(e as Error).message}`])
+  }
+  if (parsed === null || parsed === undefined) return {}
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError([`config file ${path}: must hold a mapping of settings`])
+  }
+  return parsed
+}
+
+function describe(path: PropertyKey[]): string {
+  const key = String(path[0] ?? '')
+  const option = OPTIONS.find((o) => o.key === key)
+  return option === undefined ? key : `${key} (${option.env}, ${option.flag.split(' ')[0]})`
+}
+
+/**
+ * Builds the one config object: defaults < config file < environment < flags.
+ * Validated once and frozen; nothing else in the program reads the environment.
+ */
+export function loadConfig(sources: ConfigSources = {}): Config {
+  const configFile = sources.configFile ?? sources.env?.MIRROR_CONFIG
+  const read = sources.readFile ?? ((p: string) => readFileSync(p, 'utf8'))
+  const file = configFile === undefined || configFile === '' ? {} : fromFile(configFile, read)
+  const merged: RawSettings = { ...file, ...fromEnv(sources.env ?? {}), ...definedOnly(sources.flags ?? {}) }
+  const result = settingsSchema.safeParse(merged)
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) =>
+        issue.code === 'unrecognized_keys'
+          ? `unknown setting${issue.keys.length > 1 ? 's' : ''}: ${issue.keys.join(', ')}`
+          : `${describe(issue.path)}: ${issue.message}`,
+      ),
+    )
+  }
+  return deepFreeze(result.data)
+}
+
+function definedOnly(flags: RawSettings): RawSettings {
+  return Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined))
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const inner of Object.values(value)) deepFreeze(inner)
+    Object.freeze(value)
+  }
+  return value
+}

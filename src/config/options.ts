@@ -1,0 +1,84 @@
+/**
+ * Every setting, once: its config-file key, environment variable, flag and description.
+ * The loader, the command line and the README's configuration table follow this list.
+ */
+export interface OptionSpec {
+  /** Key in the config file and in the raw settings object. */
+  readonly key: string
+  readonly env: string
+  readonly flag: string
+  readonly description: string
+  /** The default as the README states it. */
+  readonly defaultText: string
+}
+
+export const OPTIONS = [
+  {
+    key: 'listen',
+    env: 'MIRROR_LISTEN',
+    flag: '--listen <host:port>',
+    description: 'address to serve on',
+    defaultText: '0.0.0.0:5000',
+  },
+  {
+    key: 'upstream',
+    env: 'MIRROR_UPSTREAM',
+    flag: '--upstream <url>',
+    description: 'upstream registry base URL (http or https)',
+    defaultText: 'https://registry-1.docker.io',
+  },
+  {
+    key: 'cacheDir',
+    env: 'MIRROR_CACHE_DIR',
+    flag: '--cache-dir <dir>',
+    description: 'root of the on-disk cache',
+    defaultText: './data',
+  },
+  {
+    key: 'redisUrl',
+    env: 'MIRROR_REDIS_URL',
+    flag: '--redis-url <url>',
+    description: 'Redis for the index; unset means the embedded index',
+    defaultText: 'unset',
+  },
+  {
+    key: 'logLevel',
+    env: 'MIRROR_LOG_LEVEL',
+    flag: '--log-level <level>',
+    description: 'pino level: fatal, error, warn, info, debug, trace, silent',
+    defaultText: 'info',
+  },
+  {
+    key: 'tagTtl',
+    env: 'MIRROR_TAG_TTL',
+    flag: '--tag-ttl <seconds>',
+    description: 'how long a cached tag is served before it is re-checked upstream with a HEAD',
+    defaultText: '300',
+  },
+  {
+    key: 'defaultNamespace',
+    env: 'MIRROR_DEFAULT_NAMESPACE',
+    flag: '--default-namespace <ns>',
+    description: 'namespace for one-component names (`alpine` → `library/alpine`); empty for none',
+    defaultText: '`library` for Docker Hub, else empty',
+  },
+  {
+    key: 'upstreamConnectTimeout',
+    env: 'MIRROR_UPSTREAM_CONNECT_TIMEOUT',
+    flag: '--upstream-connect-timeout <seconds>',
+    description: 'time allowed to connect to the upstream',
+    defaultText: '10',
+  },
+  {
+    key: 'upstreamTimeout',
+    env: 'MIRROR_UPSTREAM_TIMEOUT',
+    flag: '--upstream-timeout <seconds>',
+    description: 'time the upstream may stay silent, waiting for headers or between body bytes',
+    defaultText: '60',
+  },
+] as const satisfies readonly OptionSpec[]
+
+export type OptionKey = (typeof OPTIONS)[number]['key']
+
+/** Settings as they arrive from a file, the environment or flags, before validation. */
+export type RawSettings = Partial<Record<OptionKey, unknown>>

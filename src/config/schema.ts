@@ -1,0 +1,65 @@
+import { resolve } from 'node:path'
+import { z } from 'zod'
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+/** Hosts that are Docker Hub, where one-component names live under `library/`. */
+const DOCKER_HUB_HOSTS = new Set(['registry-1.docker.io', 'index.docker.io', 'docker.io'])
+
+const seconds = (max: number) => z.coerce.number().int().min(0).max(max)
+
+function parseListen(value: string, ctx: z.RefinementCtx): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value)
+  const port = Number(match?.[3])
+  if (match === null || port > 65535) {
+    ctx.addIssue({ code: 'custom', message: 'must be host:port, e.g. 0.0.0.0:5000 or [::]:5000' })
+    return z.NEVER
+  }
+  return { host: match[1] ?? (match[2] === '' ? '0.0.0.0' : match[2]!), port }
+}
+
+function parseUpstream(value: string, ctx: z.RefinementCtx): { url: string; host: string } {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be an http or https URL' })
+    return z.NEVER
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search !== '' || url.hash !== '') {
+    ctx.addIssue({ code: 'custom', message: 'must be an http or https URL without query or fragment' })
+    return z.NEVER
+  }
+  return { url: `${url.origin}${url.pathname.replace(/\/+$/, '')}`, host: url.host }
+}
+
+export const settingsSchema = z
+  .object({
+    listen: z.string().default('0.0.0.0:5000').transform(parseListen),
+    upstream: z.string().default('https://registry-1.docker.io').transform(parseUpstream),
+    cacheDir: z.string().min(1).default('./data'),
+    redisUrl: z.string().url().optional(),
+    logLevel: z.enum(LOG_LEVELS).default('info'),
+    tagTtl: seconds(31_536_000).default(300),
+    defaultNamespace: z
+      .string()
+      .regex(/^([a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)?$/, 'must be a repository name component or empty')
+      .optional(),
+    upstreamConnectTimeout: seconds(600).min(1).default(10),
+    upstreamTimeout: seconds(3600).min(1).default(60),
+  })
+  .strict()
+  .transform((s) => ({
+    listen: s.listen,
+    upstream: s.upstream,
+    cacheDir: resolve(s.cacheDir),
+    redisUrl: s.redisUrl,
+    logLevel: s.logLevel,
+    tagTtlSeconds: s.tagTtl,
+    defaultNamespace: s.defaultNamespace ?? (DOCKER_HUB_HOSTS.has(s.upstream.host) ? 'library' : ''),
+    upstreamConnectTimeoutSeconds: s.upstreamConnectTimeout,
+    upstreamTimeoutSeconds: s.upstreamTimeout,
+  }))
+
+export type Config = Readonly<z.output<typeof settingsSchema>>

@@ -1,0 +1,93 @@
+import t from 'tap'
+import { ConfigError, loadConfig } from '../../src/config/load.js'
+import { OPTIONS } from '../../src/config/options.js'
+
+t.test('defaults: Docker Hub, port 5000, ./data, embedded index', async (t) => {
+  const config = loadConfig()
+  t.same(config.listen, { host: '0.0.0.0', port: 5000 })
+  t.same(config.upstream, { url: 'https://registry-1.docker.io', host: 'registry-1.docker.io' })
+  t.match(config.cacheDir, /\/data$/)
+  t.equal(config.redisUrl, undefined)
+  t.equal(config.logLevel, 'info')
+  t.equal(config.tagTtlSeconds, 300)
+  t.equal(config.defaultNamespace, 'library')
+  t.ok(Object.isFrozen(config) && Object.isFrozen(config.listen), 'frozen')
+})
+
+t.test('precedence: defaults < file < environment < flags', async (t) => {
+  const files: Record<string, string> = {
+    '/etc/mirror.yaml': 'listen: 127.0.0.1:6000\ntagTtl: 60\nlogLevel: warn\nupstream: https://dhe.example.com\n',
+  }
+  const config = loadConfig({
+    configFile: '/etc/mirror.yaml',
+    readFile: (p) => files[p]!,
+    env: { MIRROR_TAG_TTL: '120', MIRROR_LOG_LEVEL: 'error', MIRROR_UNRELATED: 'x' },
+    flags: { logLevel: 'debug' },
+  })
+  t.same(config.listen, { host: '127.0.0.1', port: 6000 }, 'from the file')
+  t.equal(config.tagTtlSeconds, 120, 'env over file')
+  t.equal(config.logLevel, 'debug', 'flag over env')
+  t.equal(config.defaultNamespace, '', 'no library/ namespace for a non-Docker-Hub upstream')
+})
+
+t.test('a JSON config file, and MIRROR_CONFIG naming it', async (t) => {
+  const config = loadConfig({
+    env: { MIRROR_CONFIG: 'm.json' },
+    readFile: () => '{"upstream": "http://127.0.0.1:5001/", "defaultNamespace": "library"}',
+  })
+  t.same(config.upstream, { url: 'http://127.0.0.1:5001', host: '127.0.0.1:5001' })
+  t.equal(config.defaultNamespace, 'library')
+})
+
+t.test('every problem is reported at once, naming the variable and flag', async (t) => {
+  const error = t.throws(() =>
+    loadConfig({
+      env: {
+        MIRROR_LISTEN: 'nope',
+        MIRROR_UPSTREAM: 'ftp://x',
+        MIRROR_TAG_TTL: '-5',
+        MIRROR_LOG_LEVEL: 'loud',
+        MIRROR_REDIS_URL: 'not a url',
+      },
+    }),
+  ) as ConfigError
+  t.type(error, ConfigError)
+  t.equal(error.problems.length, 5)
+  t.match(error.message, /listen \(MIRROR_LISTEN, --listen\): must be host:port/)
+  t.match(error.message, /upstream \(MIRROR_UPSTREAM, --upstream\)/)
+  t.match(error.message, /tagTtl \(MIRROR_TAG_TTL, --tag-ttl\)/)
+  t.match(error.message, /logLevel/)
+  t.match(error.message, /redisUrl/)
+})
+
+t.test('unknown keys and broken files are errors, not silently ignored', async (t) => {
+  t.throws(() => loadConfig({ configFile: 'x', readFile: () => 'cachedir: /x\n' }), /unknown setting: cachedir/)
+  t.throws(() => loadConfig({ configFile: 'x', readFile: () => '- a\n- b\n' }), /must hold a mapping/)
+  t.throws(() => loadConfig({ configFile: 'x', readFile: () => 'a: [\n' }), /config file x/)
+  t.throws(
+    () =>
+      loadConfig({
+        configFile: 'missing',
+        readFile: () => {
+          throw new Error('ENOENT')
+        },
+      }),
+    /config file missing: ENOENT/,
+  )
+})
+
+t.test('listen forms', async (t) => {
+  t.same(loadConfig({ flags: { listen: '[::]:5000' } }).listen, { host: '::', port: 5000 })
+  t.same(loadConfig({ flags: { listen: ':8080' } }).listen, { host: '0.0.0.0', port: 8080 })
+  t.throws(() => loadConfig({ flags: { listen: '0.0.0.0:70000' } }), /host:port/)
+})
+
+t.test('an empty environment variable counts as unset', async (t) => {
+  t.equal(loadConfig({ env: { MIRROR_REDIS_URL: '' } }).redisUrl, undefined)
+})
+
+t.test('every option has a distinct env var and flag', async (t) => {
+  t.equal(new Set(OPTIONS.map((o) => o.env)).size, OPTIONS.length)
+  t.equal(new Set(OPTIONS.map((o) => o.flag.split(' ')[0])).size, OPTIONS.length)
+  for (const option of OPTIONS) t.match(option.env, /^MIRROR_[A-Z_]+$/)
+})
