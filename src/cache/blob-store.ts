@@ -1,0 +1,64 @@
+import type { Readable, Writable } from 'node:stream'
+import type { ByteRange } from '../oci/range.js'
+
+/** What the store knows of a stored blob from the disk alone. */
+export interface StoredBlob {
+  digest: string
+  size: number
+  /** Set for manifests: the media type they were served with. */
+  mediaType?: string
+  /** The upstream registry host the content came from, when recorded. */
+  upstream?: string
+  mtimeMs: number
+}
+
+/** A blob held open: its size is known and the bytes can no longer vanish under a reader. */
+export interface OpenBlob {
+  readonly size: number
+  /** A stream of the whole blob or of a range; it closes the blob when it ends or is destroyed. */
+  stream(range?: ByteRange): Readable
+  /** Releases the blob when no stream was taken. Safe to call more than once. */
+  close(): Promise<void>
+}
+
+export interface ExpectedBlob {
+  digest: string
+  /** The announced length, when known: more or fewer bytes fail the write. */
+  size?: number
+  mediaType?: string
+  upstream?: string
+}
+
+/**
+ * A blob being written: a Writable that hashes and counts. It finishes only when the bytes
+ * match the expected digest and size; `commit` then makes it durable and visible
+ * atomically. `abort` is idempotent and safe after commit, so it belongs in every `finally`.
+ */
+export interface BlobWriter extends Writable {
+  /** Where the bytes are written; readers may follow it while the write goes on. */
+  readonly tempPath: string
+  /** Where the blob appears once committed. */
+  readonly finalPath: string
+  /** Bytes written to the file so far (readable at those offsets). */
+  readonly written: number
+  commit(): Promise<StoredBlob>
+  abort(): Promise<void>
+}
+
+export interface WriterOptions {
+  /** Called after each write reaches the file, with the bytes written so far. */
+  onProgress?: (written: number) => void
+}
+
+/** Bytes by digest. Holds no facts beyond what makes the bytes self-describing. */
+export interface BlobStore {
+  /** Creates folders and removes temp files a crash left behind. */
+  init(): Promise<void>
+  stat(digest: string): Promise<StoredBlob | undefined>
+  open(digest: string): Promise<OpenBlob | undefined>
+  /** The whole blob in memory; for manifests, which are small. */
+  read(digest: string): Promise<Buffer | undefined>
+  createWriter(expected: ExpectedBlob, options?: WriterOptions): Promise<BlobWriter>
+  delete(digest: string): Promise<void>
+  list(): AsyncIterable<StoredBlob>
+}

@@ -1,0 +1,65 @@
+/**
+ * The index: facts about what the cache holds, kept apart from the bytes. The embedded
+ * index and the Redis index implement this one interface and pass one contract suite.
+ */
+
+export interface BlobRecord {
+  digest: string
+  size: number
+  /** Set for manifests. */
+  mediaType?: string
+  /** Registry host the content was fetched from. */
+  upstream: string
+  /** Milliseconds since the epoch. */
+  lastAccess: number
+}
+
+/** A tag as one kind of client sees it on one upstream. */
+export interface TagKey {
+  upstream: string
+  repo: string
+  tag: string
+  /** What the client accepts (see acceptKey): the same tag may name a list or a manifest. */
+  accept: string
+}
+
+export interface TagRecord {
+  digest: string
+  mediaType: string
+  size: number
+  /** When the upstream last confirmed this mapping, in milliseconds since the epoch. */
+  checkedAt: number
+}
+
+export interface IndexStats {
+  blobs: number
+  bytes: number
+}
+
+export interface Index {
+  getBlob(digest: string): Promise<BlobRecord | undefined>
+  putBlob(record: BlobRecord): Promise<void>
+  deleteBlob(digest: string): Promise<void>
+  /** Records a read for eviction order. Cheap and fire-and-forget: it may be batched. */
+  touchBlob(digest: string, at: number): void
+  listBlobs(): AsyncIterable<BlobRecord>
+  getTag(key: TagKey): Promise<TagRecord | undefined>
+  putTag(key: TagKey, record: TagRecord): Promise<void>
+  deleteTag(key: TagKey): Promise<void>
+  stats(): Promise<IndexStats>
+  /** Flushes what is batched and releases connections and files. */
+  close(): Promise<void>
+}
+
+/** One string per tag key, for maps and persistence. Fields cannot contain a space. */
+export function tagKeyString(key: TagKey): string {
+  return `${key.upstream} ${key.repo} ${key.tag} ${key.accept}`
+}
+
+export function parseTagKeyString(value: string): TagKey | undefined {
+  const [upstream, repo, tag, accept, ...rest] = value.split(' ')
+  if (upstream === undefined || repo === undefined || tag === undefined || accept === undefined || rest.length > 0) {
+    return undefined
+  }
+  return { upstream, repo, tag, accept }
+}

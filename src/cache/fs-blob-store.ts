@@ -1,0 +1,158 @@
+import { randomBytes } from 'node:crypto'
+import { mkdir, open, opendir, readdir, readFile, rm, stat, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createDigester, parseDigest } from '../oci/digest.js'
+import type { ByteRange } from '../oci/range.js'
+import type { BlobStore, BlobWriter, ExpectedBlob, OpenBlob, StoredBlob, WriterOptions } from './blob-store.js'
+import { FsBlobWriter } from './fs-blob-writer.js'
+
+/** Large reads keep per-chunk overhead low when serving big layers from disk. */
+export const READ_CHUNK_BYTES = 512 * 1024
+const META_SUFFIX = '.json'
+
+interface BlobMeta {
+  mediaType?: string
+  upstream?: string
+}
+
+function isMissing(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT'
+}
+
+/**
+ * Content-addressed files: `blobs/<algorithm>/<first two hex>/<hex>`, with a small
+ * `<hex>.json` beside a manifest for its media type. Writes go to `tmp/` on the same
+ * filesystem and are renamed into place only after verification.
+ */
+export class FsBlobStore implements BlobStore {
+  private readonly blobsDir: string
+  private readonly tmpDir: string
+
+  constructor(root: string) {
+    this.blobsDir = join(root, 'blobs')
+    this.tmpDir = join(root, 'tmp')
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.blobsDir, { recursive: true })
+    // Whatever is in tmp/ was being written when a process died: it never counts.
+    await rm(this.tmpDir, { recursive: true, force: true })
+    await mkdir(this.tmpDir, { recursive: true })
+  }
+
+  pathOf(digest: string): string {
+    const { algorithm, hex } = parseDigest(digest)
+    return join(this.blobsDir, algorithm, hex.slice(0, 2), hex)
+  }
+
+  async stat(digest: string): Promise<StoredBlob | undefined> {
+    const path = this.pathOf(digest)
+    try {
+      const [info, meta] = await Promise.all([stat(path), readMeta(path)])
+      return { digest, size: info.size, mtimeMs: info.mtimeMs, ...meta }
+    } catch (e) {
+      if (isMissing(e)) return undefined
+      throw e
+    }
+  }
+
+  async open(digest: string): Promise<OpenBlob | undefined> {
+    let handle
+    try {
+      handle = await open(this.pathOf(digest), 'r')
+    } catch (e) {
+      if (isMissing(e)) return undefined
+      throw e
+    }
+    try {
+      const { size } = await handle.stat()
+      let released = false
+      return {
+        size,
+        stream: (range?: ByteRange) => {
+          released = true
+          return handle.createReadStream({
+            start: range?.start ?? 0,
+            end: range?.end ?? Math.max(size - 1, 0),
+            highWaterMark: READ_CHUNK_BYTES,
+          })
+        },
+        close: async () => {
+          if (released) return
+          released = true
+          await handle.close()
+        },
+      }
+    } catch (e) {
+      await handle.close()
+      throw e
+    }
+  }
+
+  async read(digest: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(this.pathOf(digest))
+    } catch (e) {
+      if (isMissing(e)) return undefined
+      throw e
+    }
+  }
+
+  async createWriter(expected: ExpectedBlob, options?: WriterOptions): Promise<BlobWriter> {
+    const { algorithm, hex } = parseDigest(expected.digest)
+    const finalPath = this.pathOf(expected.digest)
+    await mkdir(join(finalPath, '..'), { recursive: true })
+    const tempPath = join(this.tmpDir, `${hex}-${randomBytes(6).toString('hex')}`)
+    const handle = await open(tempPath, 'wx', 0o644)
+    return new FsBlobWriter(
+      handle,
+      { tempPath, finalPath, metaPath: finalPath + META_SUFFIX },
+      expected,
+      createDigester(algorithm),
+      options,
+    )
+  }
+
+  async delete(digest: string): Promise<void> {
+    const path = this.pathOf(digest)
+    await unlink(path).catch((e: unknown) => {
+      if (!isMissing(e)) throw e
+    })
+    await unlink(path + META_SUFFIX).catch(() => {})
+  }
+
+  async *list(): AsyncIterable<StoredBlob> {
+    for (const algorithm of await readdirIfAny(this.blobsDir)) {
+      for (const prefix of await readdirIfAny(join(this.blobsDir, algorithm))) {
+        const dir = await opendir(join(this.blobsDir, algorithm, prefix)).catch(() => undefined)
+        if (dir === undefined) continue
+        for await (const entry of dir) {
+          if (!entry.isFile() || entry.name.endsWith(META_SUFFIX)) continue
+          const stored = await this.stat(`${algorithm}:${entry.name}`).catch(() => undefined)
+          if (stored !== undefined) yield stored
+        }
+      }
+    }
+  }
+}
+
+async function readMeta(path: string): Promise<BlobMeta> {
+  try {
+    const parsed = JSON.parse(await readFile(path + META_SUFFIX, 'utf8')) as BlobMeta
+    return {
+      ...(typeof parsed.mediaType === 'string' ? { mediaType: parsed.mediaType } : {}),
+      ...(typeof parsed.upstream === 'string' ? { upstream: parsed.upstream } : {}),
+    }
+  } catch {
+    return {}
+  }
+}
+
+async function readdirIfAny(path: string): Promise<string[]> {
+  try {
+    return await readdir(path)
+  } catch (e) {
+    if (isMissing(e)) return []
+    throw e
+  }
+}

@@ -1,0 +1,119 @@
+import type { Test } from 'tap'
+import type { BlobRecord, Index, TagKey } from '../../src/cache/cache-index.js'
+
+export interface IndexHarness {
+  /** A fresh, empty index. */
+  open(): Promise<Index>
+  /** The same storage opened again, as after a restart (tag mappings must survive). */
+  reopen(previous: Index): Promise<Index>
+}
+
+const digest = (n: number) => `sha256:${n.toString(16).padStart(64, '0')}`
+const blob = (n: number, extra: Partial<BlobRecord> = {}): BlobRecord => ({
+  digest: digest(n),
+  size: n * 100,
+  upstream: 'registry.example:5000',
+  lastAccess: 1_000 + n,
+  ...extra,
+})
+const key = (tag: string, accept = '7f'): TagKey => ({
+  upstream: 'registry.example:5000',
+  repo: 'library/x',
+  tag,
+  accept,
+})
+
+/**
+ * The behaviour every Index implementation must have. Each implementation's test file
+ * calls this with a harness; the same assertions run against each.
+ */
+export function indexContract(t: Test, harness: IndexHarness): void {
+  t.test('blob records: put, get, overwrite, delete', async (t) => {
+    const index = await harness.open()
+    t.teardown(() => index.close())
+    t.equal(await index.getBlob(digest(1)), undefined)
+    await index.putBlob(blob(1, { mediaType: 'application/vnd.oci.image.manifest.v1+json' }))
+    t.same(await index.getBlob(digest(1)), blob(1, { mediaType: 'application/vnd.oci.image.manifest.v1+json' }))
+    await index.putBlob(blob(1, { size: 5 }))
+    t.equal((await index.getBlob(digest(1)))?.size, 5, 'overwritten')
+    await index.deleteBlob(digest(1))
+    t.equal(await index.getBlob(digest(1)), undefined)
+    await index.deleteBlob(digest(1))
+    t.pass('deleting a missing record is fine')
+  })
+
+  t.test('returned records are copies', async (t) => {
+    const index = await harness.open()
+    t.teardown(() => index.close())
+    await index.putBlob(blob(2))
+    const got = await index.getBlob(digest(2))
+    got!.size = 999
+    t.equal((await index.getBlob(digest(2)))?.size, 200)
+  })
+
+  t.test('stats follow puts, overwrites and deletes', async (t) => {
+    const index = await harness.open()
+    t.teardown(() => index.close())
+    t.same(await index.stats(), { blobs: 0, bytes: 0 })
+    await index.putBlob(blob(1))
+    await index.putBlob(blob(2))
+    await index.putBlob(blob(2))
+    t.same(await index.stats(), { blobs: 2, bytes: 300 })
+    await index.putBlob(blob(2, { size: 50 }))
+    t.same(await index.stats(), { blobs: 2, bytes: 150 })
+    await index.deleteBlob(digest(1))
+    await index.deleteBlob(digest(1))
+    t.same(await index.stats(), { blobs: 1, bytes: 50 })
+  })
+
+  t.test('touch moves last access forward only', async (t) => {
+    const index = await harness.open()
+    t.teardown(() => index.close())
+    await index.putBlob(blob(3, { lastAccess: 5_000 }))
+    index.touchBlob(digest(3), 9_000)
+    index.touchBlob(digest(3), 7_000)
+    index.touchBlob(digest(99), 9_000)
+    await index.close()
+    const reopened = await harness.reopen(index)
+    t.teardown(() => reopened.close())
+    const record = await reopened.getBlob(digest(3))
+    if (record !== undefined) t.equal(record.lastAccess, 9_000)
+    else t.pass('blob records are rebuilt from disk by this implementation')
+  })
+
+  t.test('listBlobs yields every record', async (t) => {
+    const index = await harness.open()
+    t.teardown(() => index.close())
+    for (let n = 1; n <= 5; n++) await index.putBlob(blob(n))
+    const seen: string[] = []
+    for await (const record of index.listBlobs()) seen.push(record.digest)
+    t.same(seen.sort(), [1, 2, 3, 4, 5].map(digest).sort())
+  })
+
+  t.test('tag mappings are kept per accept key and survive a reopen', async (t) => {
+    const index = await harness.open()
+    const list = { digest: digest(10), mediaType: 'application/vnd.oci.image.index.v1+json', size: 500, checkedAt: 1 }
+    const single = {
+      digest: digest(11),
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      size: 400,
+      checkedAt: 2,
+    }
+    await index.putTag(key('1', '7f'), list)
+    await index.putTag(key('1', '02'), single)
+    await index.putTag(key('gone'), list)
+    await index.deleteTag(key('gone'))
+    await index.deleteTag(key('never-there'))
+    t.same(await index.getTag(key('1', '7f')), list)
+    t.same(await index.getTag(key('1', '02')), single)
+    t.equal(await index.getTag(key('1', '00')), undefined)
+    t.equal(await index.getTag({ ...key('1', '7f'), upstream: 'other.example' }), undefined, 'keyed by upstream')
+    await index.putTag(key('1', '02'), { ...single, checkedAt: 3 })
+    await index.close()
+    const reopened = await harness.reopen(index)
+    t.teardown(() => reopened.close())
+    t.same(await reopened.getTag(key('1', '7f')), list)
+    t.same(await reopened.getTag(key('1', '02')), { ...single, checkedAt: 3 }, 'the last write wins')
+    t.equal(await reopened.getTag(key('gone')), undefined, 'deletes survive too')
+  })
+}
