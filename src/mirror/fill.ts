@@ -1,0 +1,145 @@
+import { pipeline } from 'node:stream/promises'
+import type { BlobStore, BlobWriter, StoredBlob } from '../cache/blob-store.js'
+import { UpstreamContentError } from '../errors.js'
+import type { Logger } from '../logger.js'
+import { contentLengthOf } from '../http/body.js'
+import type { UpstreamResponse } from '../upstream/upstream-client.js'
+import { statusError } from './upstream-errors.js'
+
+/**
+ * connecting → streaming → verified → committed, or failed from any of them. In
+ * `verified` every byte is known good and may be handed out; `committed` is in the cache.
+ */
+export type FillState = 'connecting' | 'streaming' | 'verified' | 'committed' | 'failed'
+
+export type FillFailure = 'digest_mismatch' | 'upstream_error' | 'disk_full' | 'aborted' | 'store_error'
+
+export interface FillSource {
+  /** Opens the upstream response; the fill's own signal, never a client's. */
+  fetch(signal: AbortSignal): Promise<UpstreamResponse>
+  store: BlobStore
+  /** Called once the blob is committed; an error here is logged, not fatal. */
+  onCommitted(stored: StoredBlob): Promise<void>
+  log: Logger
+}
+
+function failureOf(error: unknown): FillFailure {
+  if (error instanceof UpstreamContentError) return 'digest_mismatch'
+  const code = (error as NodeJS.ErrnoException | undefined)?.code
+  if (code === 'ENOSPC' || code === 'EDQUOT') return 'disk_full'
+  if ((error as Error | undefined)?.name === 'AbortError') return 'aborted'
+  return 'upstream_error'
+}
+
+/**
+ * One in-progress download of a blob into the cache. Any number of readers follow the
+ * growing temp file (see FillReader), so one upstream fetch serves every concurrent
+ * request, and a slow reader never slows the fill or the other readers.
+ */
+export class Fill {
+  state: FillState = 'connecting'
+  /** Announced by the upstream's Content-Length; undefined if it sent none. */
+  size: number | undefined
+  written = 0
+  tempPath = ''
+  finalPath = ''
+  error: Error | undefined
+  failure: FillFailure | undefined
+  /** Resolves when bytes start flowing (size known); rejects if the fill fails before. */
+  readonly started: Promise<void>
+  /** Resolves when the fill has ended, either way. Never rejects. */
+  readonly done: Promise<void>
+  private readonly abortController = new AbortController()
+  private waiters: Array<() => void> = []
+  private resolveStarted!: () => void
+  private rejectStarted!: (error: Error) => void
+  private resolveDone!: () => void
+
+  constructor(readonly digest: string) {
+    this.started = new Promise<void>((resolve, reject) => {
+      this.resolveStarted = resolve
+      this.rejectStarted = reject
+    })
+    // Readers that never look at `started` must not turn its rejection into a crash.
+    this.started.catch(() => {})
+    this.done = new Promise<void>((resolve) => {
+      this.resolveDone = resolve
+    })
+  }
+
+  /** Every byte written so far is known good: the digest and size were verified. */
+  get verified(): boolean {
+    return this.state === 'verified' || this.state === 'committed'
+  }
+
+  /** Resolves at the next progress or state change. */
+  changed(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve))
+  }
+
+  abort(reason: Error): void {
+    this.abortController.abort(reason)
+  }
+
+  private notify(): void {
+    const waiters = this.waiters
+    this.waiters = []
+    for (const wake of waiters) wake()
+  }
+
+  async run(source: FillSource): Promise<void> {
+    let writer: BlobWriter | undefined
+    try {
+      const response = await source.fetch(this.abortController.signal)
+      if (response.status !== 200) throw await statusError(response)
+      this.size = contentLengthOf(response.headers)
+      writer = await source.store.createWriter(
+        { digest: this.digest, size: this.size },
+        {
+          onProgress: (written) => {
+            this.written = written
+            this.notify()
+          },
+        },
+      )
+      this.tempPath = writer.tempPath
+      this.finalPath = writer.finalPath
+      this.setState('streaming')
+      this.resolveStarted()
+      await pipeline(response.body, writer, { signal: this.abortController.signal })
+      this.size = this.written
+      this.setState('verified')
+      const stored = await writer.commit()
+      this.setState('committed')
+      await source.onCommitted(stored).catch((e: unknown) => {
+        source.log.warn({ err: e, digest: this.digest }, 'blob cached but not indexed')
+      })
+    } catch (e) {
+      await writer?.abort()
+      this.fail(e, source.log)
+    } finally {
+      this.resolveDone()
+    }
+  }
+
+  private fail(e: unknown, log: Logger): void {
+    const error = e instanceof Error ? e : new Error(String(e))
+    if (this.state === 'verified') {
+      // Every byte was good and readers hold them; only caching failed.
+      this.failure = failureOf(error) === 'disk_full' ? 'disk_full' : 'store_error'
+      log.warn({ err: error, digest: this.digest, failure: this.failure }, 'blob served but not cached')
+      return
+    }
+    this.error = error
+    this.failure = failureOf(error)
+    const level = this.failure === 'aborted' ? 'info' : 'error'
+    log[level]({ err: error, digest: this.digest, failure: this.failure, bytes: this.written }, 'blob fill failed')
+    this.rejectStarted(error)
+    this.setState('failed')
+  }
+
+  private setState(state: FillState): void {
+    this.state = state
+    this.notify()
+  }
+}

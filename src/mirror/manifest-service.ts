@@ -1,0 +1,288 @@
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { LRUCache } from 'lru-cache'
+import type { BlobStore } from '../cache/blob-store.js'
+import { tagKeyString, type Index, type TagKey, type TagRecord } from '../cache/cache-index.js'
+import { UpstreamContentError, UpstreamUnavailableError } from '../errors.js'
+import { digestOf, tryParseDigest, type Digest } from '../oci/digest.js'
+import { ACCEPT_ALL_MANIFESTS, acceptHeaderFor, acceptKey, baseMediaType } from '../oci/media-types.js'
+import type { Reference } from '../oci/reference.js'
+import { contentLengthOf, headerValue, readLimited } from '../http/body.js'
+import type { UpstreamClient, UpstreamResponse } from '../upstream/upstream-client.js'
+import type { CacheOutcome, RequestContext } from './request-context.js'
+import { SingleFlight } from './single-flight.js'
+import { statusError } from './upstream-errors.js'
+
+/** Registries refuse manifests over 4 MiB; a bigger answer is not a manifest. */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+/** Manifests are read far more often than layers and are tiny: keep the hot ones in memory. */
+const MEMORY_CACHE_BYTES = 32 * 1024 * 1024
+
+export interface ManifestResult {
+  digest: string
+  mediaType: string
+  size: number
+  /** Present when the caller asked for the body. */
+  body?: Buffer
+  outcome: CacheOutcome
+}
+
+interface Resolved {
+  record: TagRecord
+  outcome: CacheOutcome
+  body?: Buffer
+}
+
+export interface ManifestServiceDeps {
+  upstream: UpstreamClient
+  store: BlobStore
+  index: Index
+  upstreamHost: string
+  tagTtlMs: number
+  now: () => number
+}
+
+function manifestPath(repo: string, reference: string): string {
+  return `/v2/${repo}/manifests/${reference}`
+}
+
+/**
+ * Manifests: by digest they are immutable and served from the cache; a tag resolves to
+ * a digest through a mapping kept per kind of client, re-checked with a HEAD once older
+ * than the TTL, and served stale when the upstream cannot be asked.
+ *
+ * Upstream requests here are shared by every caller of a flight, so they do not carry
+ * one client's abort signal; the upstream timeouts bound them instead.
+ */
+export class ManifestService {
+  private readonly bodies = new LRUCache<string, Buffer>({
+    maxSize: MEMORY_CACHE_BYTES,
+    sizeCalculation: (b) => Math.max(1, b.length),
+  })
+  private readonly tagFlights = new SingleFlight<Resolved>()
+  private readonly digestFlights = new SingleFlight<ManifestResult>()
+
+  constructor(private readonly deps: ManifestServiceDeps) {}
+
+  async get(
+    ctx: RequestContext,
+    repo: string,
+    reference: Reference,
+    accept: string | string[] | undefined,
+    wantBody: boolean,
+  ): Promise<ManifestResult> {
+    if (reference.kind === 'digest') return this.byDigest(ctx, repo, reference.digest, wantBody)
+    const key: TagKey = { upstream: this.deps.upstreamHost, repo, tag: reference.tag, accept: acceptKey(accept) }
+    const known = await this.deps.index.getTag(key).catch((e: unknown) => {
+      ctx.log.warn({ err: e }, 'index unavailable for tag lookup')
+      return undefined
+    })
+    let resolved: Resolved
+    if (known !== undefined && this.deps.now() - known.checkedAt < this.deps.tagTtlMs) {
+      resolved = { record: known, outcome: 'hit' }
+    } else {
+      const flight = await this.tagFlights.run(tagKeyString(key), () => this.refresh(ctx, key, known, wantBody))
+      resolved = flight.joined ? { ...flight.value, outcome: 'coalesced' } : flight.value
+    }
+    const { record, outcome } = resolved
+    if (!wantBody) return { digest: record.digest, mediaType: record.mediaType, size: record.size, outcome }
+    const body = resolved.body ?? (await this.byDigest(ctx, repo, parseKnownDigest(record.digest), true)).body
+    return { digest: record.digest, mediaType: record.mediaType, size: record.size, body, outcome }
+  }
+
+  private async byDigest(
+    ctx: RequestContext,
+    repo: string,
+    digest: Digest,
+    wantBody: boolean,
+  ): Promise<ManifestResult> {
+    const cached = await this.cached(ctx, digest.value, wantBody)
+    if (cached !== undefined) return cached
+    const flight = await this.digestFlights.run(digest.value, () => this.fetchByDigest(ctx, repo, digest))
+    return flight.joined ? { ...flight.value, outcome: 'coalesced' } : flight.value
+  }
+
+  private async cached(ctx: RequestContext, digest: string, wantBody: boolean): Promise<ManifestResult | undefined> {
+    const record = await this.deps.index.getBlob(digest).catch(() => undefined)
+    const stored = record?.mediaType === undefined ? await this.deps.store.stat(digest) : undefined
+    const mediaType = record?.mediaType ?? stored?.mediaType
+    const size = record?.size ?? stored?.size
+    if (mediaType === undefined || size === undefined) return undefined
+    this.deps.index.touchBlob(digest, this.deps.now())
+    if (stored !== undefined) {
+      // On disk but not in the index (a lost index): put the record back.
+      await this.remember(ctx, { digest, mediaType, size })
+    }
+    if (!wantBody) return { digest, mediaType, size, outcome: 'hit' }
+    const body = this.bodies.get(digest) ?? (await this.deps.store.read(digest))
+    if (body === undefined) return undefined
+    this.bodies.set(digest, body)
+    return { digest, mediaType, size, body, outcome: 'hit' }
+  }
+
+  private async fetchByDigest(ctx: RequestContext, repo: string, digest: Digest): Promise<ManifestResult> {
+    const response = await this.deps.upstream.send({
+      method: 'GET',
+      path: manifestPath(repo, digest.value),
+      repo,
+      accept: ACCEPT_ALL_MANIFESTS,
+      auth: ctx.auth,
+    })
+    const fetched = await this.readManifest(response, digest)
+    await this.keep(ctx, fetched)
+    return { ...fetched, outcome: 'miss' }
+  }
+
+  /** A stale or missing tag: ask the upstream, keep the answer, or fall back to the stale one. */
+  private async refresh(
+    ctx: RequestContext,
+    key: TagKey,
+    known: TagRecord | undefined,
+    wantBody: boolean,
+  ): Promise<Resolved> {
+    if (known !== undefined || !wantBody) {
+      const headed = await this.headTag(ctx, key, known)
+      if (headed !== undefined) return headed
+    }
+    const response = await this.deps.upstream.send({
+      method: 'GET',
+      path: manifestPath(key.repo, key.tag),
+      repo: key.repo,
+      accept: acceptHeaderFor(key.accept),
+      auth: ctx.auth,
+    })
+    const fetched = await this.readManifest(response, undefined)
+    await this.keep(ctx, fetched)
+    const record = {
+      digest: fetched.digest,
+      mediaType: fetched.mediaType,
+      size: fetched.size,
+      checkedAt: this.deps.now(),
+    }
+    await this.saveTag(ctx, key, record)
+    return { record, outcome: 'miss', body: fetched.body }
+  }
+
+  /**
+   * Re-checks a tag with a HEAD (Docker Hub does not count HEADs against its rate limit).
+   * Undefined means "GET it instead" (the upstream's HEAD said too little).
+   */
+  private async headTag(ctx: RequestContext, key: TagKey, known: TagRecord | undefined): Promise<Resolved | undefined> {
+    let response: UpstreamResponse
+    try {
+      response = await this.deps.upstream.send({
+        method: 'HEAD',
+        path: manifestPath(key.repo, key.tag),
+        repo: key.repo,
+        accept: acceptHeaderFor(key.accept),
+        auth: ctx.auth,
+      })
+    } catch (e) {
+      if (known !== undefined && e instanceof UpstreamUnavailableError) return this.stale(ctx, known, e)
+      throw e
+    }
+    if (response.status === 200) {
+      await response.body.dump()
+      const record = headRecord(response, this.deps.now())
+      if (record === undefined) return undefined
+      await this.saveTag(ctx, key, record)
+      const same = known?.digest === record.digest
+      return { record, outcome: same ? 'revalidated' : 'miss' }
+    }
+    const error = await statusError(response)
+    if (response.status === 404) await this.deps.index.deleteTag(key).catch(() => {})
+    // Stale-if-error: an upstream that is failing or rate limiting does not take a known tag away.
+    if (known !== undefined && (response.status >= 500 || response.status === 429)) return this.stale(ctx, known, error)
+    throw error
+  }
+
+  private stale(ctx: RequestContext, known: TagRecord, cause: Error): Resolved {
+    ctx.log.warn({ err: cause, digest: known.digest }, 'upstream failed; serving stale tag')
+    return { record: known, outcome: 'stale' }
+  }
+
+  private async readManifest(
+    response: UpstreamResponse,
+    expected: Digest | undefined,
+  ): Promise<{ digest: string; mediaType: string; size: number; body: Buffer }> {
+    if (response.status !== 200) throw await statusError(response)
+    const announced = contentLengthOf(response.headers)
+    if (announced !== undefined && announced > MAX_MANIFEST_BYTES) {
+      await response.body.dump()
+      throw new UpstreamContentError(`manifest of ${announced} bytes is over the ${MAX_MANIFEST_BYTES} limit`)
+    }
+    const body = await readLimited(response.body, MAX_MANIFEST_BYTES)
+    const headerDigest = tryParseDigest(headerValue(response.headers, 'docker-content-digest'))
+    const want = expected ?? headerDigest
+    const actual = digestOf(want?.algorithm ?? 'sha256', body)
+    if (want !== undefined && actual !== want.value) {
+      throw new UpstreamContentError(`manifest hashes to ${actual}, expected ${want.value}`)
+    }
+    return { digest: actual, mediaType: mediaTypeOf(response, body), size: body.length, body }
+  }
+
+  /** Keeps a verified manifest in memory, on disk and in the index; failures only cost caching. */
+  private async keep(
+    ctx: RequestContext,
+    m: { digest: string; mediaType: string; size: number; body: Buffer },
+  ): Promise<void> {
+    this.bodies.set(m.digest, m.body)
+    try {
+      const writer = await this.deps.store.createWriter({
+        digest: m.digest,
+        size: m.size,
+        mediaType: m.mediaType,
+        upstream: this.deps.upstreamHost,
+      })
+      try {
+        await pipeline(Readable.from([m.body]), writer)
+        await writer.commit()
+      } finally {
+        await writer.abort()
+      }
+      await this.remember(ctx, m)
+    } catch (e) {
+      ctx.log.warn({ err: e, digest: m.digest }, 'manifest served but not cached')
+    }
+  }
+
+  private async remember(ctx: RequestContext, m: { digest: string; mediaType: string; size: number }): Promise<void> {
+    const record = { ...m, upstream: this.deps.upstreamHost, lastAccess: this.deps.now() }
+    await this.deps.index.putBlob(record).catch((e: unknown) => {
+      ctx.log.warn({ err: e, digest: m.digest }, 'manifest not indexed')
+    })
+  }
+
+  private async saveTag(ctx: RequestContext, key: TagKey, record: TagRecord): Promise<void> {
+    await this.deps.index.putTag(key, record).catch((e: unknown) => {
+      ctx.log.warn({ err: e }, 'tag mapping not indexed')
+    })
+  }
+}
+
+function parseKnownDigest(value: string): Digest {
+  const digest = tryParseDigest(value)
+  if (digest === undefined) throw new UpstreamContentError(`index holds an invalid digest ${value}`)
+  return digest
+}
+
+/** A tag mapping from a HEAD answer, when it carries everything a client's HEAD needs. */
+function headRecord(response: UpstreamResponse, now: number): TagRecord | undefined {
+  const digest = tryParseDigest(headerValue(response.headers, 'docker-content-digest'))
+  const size = contentLengthOf(response.headers)
+  const mediaType = baseMediaType(headerValue(response.headers, 'content-type'))
+  if (digest === undefined || size === undefined || mediaType === undefined) return undefined
+  return { digest: digest.value, size, mediaType, checkedAt: now }
+}
+
+function mediaTypeOf(response: UpstreamResponse, body: Buffer): string {
+  const header = baseMediaType(headerValue(response.headers, 'content-type'))
+  if (header !== undefined && header !== 'application/json' && header !== 'text/plain') return header
+  try {
+    const declared = (JSON.parse(body.toString('utf8')) as { mediaType?: unknown }).mediaType
+    if (typeof declared === 'string') return declared
+  } catch {
+    // Not JSON: keep what the header said.
+  }
+  return header ?? 'application/octet-stream'
+}

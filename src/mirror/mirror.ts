@@ -1,0 +1,50 @@
+import type { BlobStore } from '../cache/blob-store.js'
+import type { Index } from '../cache/cache-index.js'
+import { normaliseName, validateName } from '../oci/reference.js'
+import type { UpstreamClient } from '../upstream/upstream-client.js'
+import { BlobService } from './blob-service.js'
+import { ManifestService } from './manifest-service.js'
+import { ReferrersService } from './referrers-service.js'
+import { TagListService } from './tag-list-service.js'
+
+export interface MirrorDeps {
+  upstream: UpstreamClient
+  store: BlobStore
+  index: Index
+  upstreamHost: string
+  defaultNamespace: string
+  tagTtlSeconds: number
+  now: () => number
+}
+
+/** The pull side of a registry, as use cases with no HTTP in them. */
+export class Mirror {
+  readonly manifests: ManifestService
+  readonly blobs: BlobService
+  readonly tags: TagListService
+  readonly referrers: ReferrersService
+
+  constructor(private readonly deps: MirrorDeps) {
+    const { upstream, store, index, upstreamHost, now } = deps
+    this.manifests = new ManifestService({
+      upstream,
+      store,
+      index,
+      upstreamHost,
+      tagTtlMs: deps.tagTtlSeconds * 1000,
+      now,
+    })
+    this.blobs = new BlobService({ upstream, store, index, upstreamHost, now })
+    this.tags = new TagListService(upstream)
+    this.referrers = new ReferrersService(upstream)
+  }
+
+  /** Validates a client's repository name and returns the name the upstream and cache use. */
+  repository(name: string): string {
+    return normaliseName(validateName(name), this.deps.defaultNamespace)
+  }
+
+  async close(): Promise<void> {
+    await this.blobs.close()
+  }
+}

@@ -1,0 +1,28 @@
+import type { UpstreamClient, UpstreamResponse } from '../upstream/upstream-client.js'
+import type { RequestContext } from './request-context.js'
+import { statusError } from './upstream-errors.js'
+
+/** The referrers API, passed through: the answer depends on what the upstream holds now. */
+export class ReferrersService {
+  constructor(private readonly upstream: UpstreamClient) {}
+
+  /** The upstream's 200 answer, body unread; any other status is thrown to be relayed. */
+  async get(
+    ctx: RequestContext,
+    repo: string,
+    digest: string,
+    artifactType: string | undefined,
+  ): Promise<UpstreamResponse> {
+    const response = await this.upstream.send({
+      method: 'GET',
+      path: `/v2/${repo}/referrers/${digest}`,
+      query: artifactType === undefined ? undefined : { artifactType },
+      repo,
+      accept: 'application/vnd.oci.image.index.v1+json',
+      auth: ctx.auth,
+      signal: ctx.signal,
+    })
+    if (response.status !== 200) throw await statusError(response)
+    return response
+  }
+}
