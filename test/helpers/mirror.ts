@@ -1,0 +1,76 @@
+import type { AddressInfo } from 'node:net'
+import { Writable } from 'node:stream'
+import { buildApp, type App } from '../../src/app.js'
+import { loadConfig } from '../../src/config/load.js'
+import type { RawSettings } from '../../src/config/options.js'
+import type { Config } from '../../src/config/schema.js'
+import type { Index } from '../../src/cache/cache-index.js'
+import { makeTempDir } from './temp-dir.js'
+
+export interface RunningMirror {
+  readonly url: string
+  /** host:port, as skopeo wants it. */
+  readonly host: string
+  readonly app: App
+  readonly config: Config
+  readonly cacheDir: string
+  /** Parsed JSON log lines the mirror wrote. */
+  readonly logs: Array<Record<string, unknown>>
+  /** Stops the mirror, keeping the cache dir (for restart tests). */
+  stop(): Promise<void>
+  /** Stops the mirror and removes its cache dir. */
+  close(): Promise<void>
+}
+
+export interface MirrorOptions {
+  upstream: string
+  cacheDir?: string
+  settings?: RawSettings
+  index?: Index
+}
+
+/** A config as a user would write it: flags over defaults, validated by the real loader. */
+export function testConfig(upstream: string, cacheDir: string, settings: RawSettings = {}): Config {
+  return loadConfig({
+    flags: { upstream, cacheDir, listen: '127.0.0.1:0', logLevel: 'debug', ...settings },
+    env: {},
+  })
+}
+
+/** The mirror, built in-process by buildApp and listening on a free loopback port. */
+export async function startMirror(options: MirrorOptions): Promise<RunningMirror> {
+  const dir = options.cacheDir === undefined ? await makeTempDir('cache') : undefined
+  const cacheDir = options.cacheDir ?? dir!.path
+  const config = testConfig(options.upstream, cacheDir, options.settings)
+  const logs: Array<Record<string, unknown>> = []
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const line of chunk.toString().split('\n')) {
+        if (line.trim() !== '') logs.push(JSON.parse(line) as Record<string, unknown>)
+      }
+      callback()
+    },
+  })
+  const app = await buildApp(config, { logger: { stream: sink }, index: options.index })
+  await app.server.listen({ host: '127.0.0.1', port: 0 })
+  const { port } = app.server.server.address() as AddressInfo
+  let stopped = false
+  const stop = async (): Promise<void> => {
+    if (stopped) return
+    stopped = true
+    await app.server.close()
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    host: `127.0.0.1:${port}`,
+    app,
+    config,
+    cacheDir,
+    logs,
+    stop,
+    close: async () => {
+      await stop()
+      await dir?.remove()
+    },
+  }
+}

@@ -1,0 +1,118 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { freePort } from './ports.js'
+import { startService, type ServiceProcess } from './service-process.js'
+import { makeTempDir } from './temp-dir.js'
+import { TOKEN_ISSUER, TOKEN_SERVICE, type TokenServer } from './token-server.js'
+
+export interface AccessLogEntry {
+  method: string
+  path: string
+  status: number
+}
+
+export interface Registry {
+  readonly url: string
+  readonly storageDir: string
+  /** Requests the registry served, from its own access log. */
+  accessLog(): AccessLogEntry[]
+  /** GETs of blob content (not HEADs, not 401 challenges), optionally for one digest. */
+  blobGets(digest?: string): AccessLogEntry[]
+  close(): Promise<void>
+  kill(): Promise<void>
+}
+
+export interface RegistryOptions {
+  storageDir: string
+  tokenServer?: TokenServer
+  /** Distribution's pull-through proxy mode, for the benchmark. */
+  proxy?: { remoteUrl: string; username?: string; password?: string }
+  port?: number
+}
+
+// Distribution writes a combined-format access log line per request on stdout.
+const ACCESS_LINE = /"(GET|HEAD|POST|PUT|PATCH|DELETE) (\S+) HTTP\/[\d.]+" (\d{3})/
+
+function registryConfig(options: RegistryOptions, port: number): string {
+  const lines = [
+    'version: 0.1',
+    'log:',
+    '  level: info',
+    '  formatter: text',
+    'storage:',
+    '  filesystem:',
+    `    rootdirectory: ${JSON.stringify(options.storageDir)}`,
+    '  delete:',
+    '    enabled: true',
+    '  maintenance:',
+    '    uploadpurging:',
+    '      enabled: false',
+    'http:',
+    `  addr: 127.0.0.1:${port}`,
+    '  secret: registry-mirror-test-secret',
+  ]
+  if (options.tokenServer !== undefined) {
+    lines.push(
+      'auth:',
+      '  token:',
+      `    realm: ${JSON.stringify(options.tokenServer.realm)}`,
+      `    service: ${TOKEN_SERVICE}`,
+      `    issuer: ${TOKEN_ISSUER}`,
+      `    rootcertbundle: ${JSON.stringify(options.tokenServer.certPath)}`,
+    )
+  }
+  if (options.proxy !== undefined) {
+    lines.push('proxy:', `  remoteurl: ${JSON.stringify(options.proxy.remoteUrl)}`)
+    if (options.proxy.username !== undefined) {
+      lines.push(`  username: ${JSON.stringify(options.proxy.username)}`)
+      lines.push(`  password: ${JSON.stringify(options.proxy.password ?? '')}`)
+    }
+  }
+  return lines.join('\n') + '\n'
+}
+
+/** The real CNCF Distribution registry (Debian's docker-registry) on a free loopback port. */
+export async function startRegistry(options: RegistryOptions): Promise<Registry> {
+  const port = options.port ?? (await freePort())
+  const confDir = await makeTempDir('registry-conf')
+  const configPath = join(confDir.path, 'config.yml')
+  await writeFile(configPath, registryConfig(options, port))
+  let service: ServiceProcess
+  try {
+    service = await startService('docker-registry', ['serve', configPath], {
+      ready: /listening on 127\.0\.0\.1:\d+/,
+      env: { ...process.env, OTEL_TRACES_EXPORTER: 'none' },
+    })
+  } catch (e) {
+    await confDir.remove()
+    throw e
+  }
+  const accessLog = (): AccessLogEntry[] =>
+    service
+      .stdout()
+      .split('\n')
+      .flatMap((line) => {
+        const m = ACCESS_LINE.exec(line)
+        return m === null ? [] : [{ method: m[1]!, path: m[2]!, status: Number(m[3]) }]
+      })
+  const stop = async (how: 'close' | 'kill'): Promise<void> => {
+    await (how === 'close' ? service.close() : service.kill())
+    await confDir.remove()
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    storageDir: options.storageDir,
+    accessLog,
+    blobGets: (digest) =>
+      accessLog().filter(
+        (e) =>
+          e.method === 'GET' &&
+          e.status !== 401 &&
+          e.path.includes('/blobs/') &&
+          !e.path.includes('/blobs/uploads/') &&
+          (digest === undefined || e.path.includes(digest)),
+      ),
+    close: () => stop('close'),
+    kill: () => stop('kill'),
+  }
+}

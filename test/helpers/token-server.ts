@@ -1,0 +1,193 @@
+import { execFile } from 'node:child_process'
+import { createPrivateKey, createSign, randomUUID, X509Certificate, type KeyObject } from 'node:crypto'
+import { once } from 'node:events'
+import { rmSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { makeTempDir } from './temp-dir.js'
+
+const run = promisify(execFile)
+
+export const TOKEN_SERVICE = 'test-registry'
+export const TOKEN_ISSUER = 'test-token-issuer'
+const TOKEN_LIFETIME_S = 300
+
+/** What a caller asked for and who they are; returns the actions granted (maybe none). */
+export type GrantPolicy = (user: string | undefined, repository: string, actions: string[]) => string[]
+
+/**
+ * Docker Hub's rule of thumb: official (`library/`) and `public/` repositories are
+ * pullable by anyone; a known user may do anything; `private/<user>/…` is only for its owner.
+ */
+export const hubLikePolicy: GrantPolicy = (user, repository, actions) => {
+  if (repository.startsWith('private/')) {
+    const owner = repository.split('/')[1]
+    return user !== undefined && (owner === user || owner === undefined) ? actions : []
+  }
+  if (user !== undefined) return actions
+  if (repository.startsWith('library/') || repository.startsWith('public/')) {
+    return actions.filter((a) => a === 'pull')
+  }
+  return []
+}
+
+export interface TokenRequestLog {
+  user: string | undefined
+  scopes: string[]
+  status: number
+}
+
+export interface TokenServer {
+  readonly url: string
+  readonly realm: string
+  /** PEM bundle the registry trusts (`rootcertbundle`). */
+  readonly certPath: string
+  readonly requests: TokenRequestLog[]
+  close(): Promise<void>
+}
+
+interface SigningKey {
+  key: KeyObject
+  certDer: string
+  certPath: string
+}
+
+let signingKey: Promise<SigningKey> | undefined
+
+/** One RSA key and self-signed certificate per test process: openssl is slow-ish. */
+async function loadSigningKey(): Promise<SigningKey> {
+  signingKey ??= (async () => {
+    const dir = await makeTempDir('token-key')
+    process.once('exit', () => rmSync(dir.path, { recursive: true, force: true }))
+    const keyPath = join(dir.path, 'key.pem')
+    const certPath = join(dir.path, 'cert.pem')
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=registry-mirror test token issuer',
+      '-keyout',
+      keyPath,
+      '-out',
+      certPath,
+    ])
+    const key = createPrivateKey(await readFile(keyPath))
+    const cert = new X509Certificate(await readFile(certPath))
+    return { key, certDer: cert.raw.toString('base64'), certPath }
+  })()
+  return signingKey
+}
+
+function base64url(data: string | Buffer): string {
+  return Buffer.from(data).toString('base64url')
+}
+
+/** An RS256 JWT in the shape CNCF Distribution's token access controller verifies. */
+function signToken(key: SigningKey, subject: string, access: unknown[]): string {
+  const now = Math.floor(Date.now() / 1000)
+  const header = { typ: 'JWT', alg: 'RS256', x5c: [key.certDer] }
+  const claims = {
+    iss: TOKEN_ISSUER,
+    sub: subject,
+    aud: TOKEN_SERVICE,
+    exp: now + TOKEN_LIFETIME_S,
+    nbf: now - 10,
+    iat: now,
+    jti: randomUUID(),
+    access,
+  }
+  const signingInput = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(claims))}`
+  const signature = createSign('RSA-SHA256').update(signingInput).sign(key.key)
+  return `${signingInput}.${base64url(signature)}`
+}
+
+function parseBasic(header: string | undefined): { user: string; password: string } | null {
+  if (header === undefined || !header.startsWith('Basic ')) return null
+  const decoded = Buffer.from(header.slice(6), 'base64').toString()
+  const colon = decoded.indexOf(':')
+  if (colon < 0) return null
+  return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) }
+}
+
+function parseScope(scope: string): { type: string; name: string; actions: string[] } | null {
+  const first = scope.indexOf(':')
+  const last = scope.lastIndexOf(':')
+  if (first < 0 || last <= first) return null
+  return {
+    type: scope.slice(0, first),
+    name: scope.slice(first + 1, last),
+    actions: scope
+      .slice(last + 1)
+      .split(',')
+      .filter(Boolean),
+  }
+}
+
+export interface TokenServerOptions {
+  users?: Record<string, string>
+  policy?: GrantPolicy
+}
+
+/** A small imitation of Docker Hub's auth service (auth.docker.io/token). */
+export async function startTokenServer(options: TokenServerOptions = {}): Promise<TokenServer> {
+  const key = await loadSigningKey()
+  const users = options.users ?? { alice: 'alice-secret', bob: 'bob-secret' }
+  const policy = options.policy ?? hubLikePolicy
+  const requests: TokenRequestLog[] = []
+
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const url = new URL(req.url ?? '/', 'http://token')
+    const scopes = url.searchParams
+      .getAll('scope')
+      .flatMap((s) => s.split(' '))
+      .filter(Boolean)
+    const basic = parseBasic(req.headers.authorization)
+    const reply = (status: number, body: unknown): void => {
+      requests.push({ user: basic?.user, scopes, status })
+      res.writeHead(status, { 'content-type': 'application/json' })
+      res.end(JSON.stringify(body))
+    }
+    if (url.pathname !== '/token') return reply(404, { details: 'not found' })
+    if (basic !== null && users[basic.user] !== basic.password) {
+      return reply(401, { details: 'incorrect username or password' })
+    }
+    const access = scopes.flatMap((scope) => {
+      const parsed = parseScope(scope)
+      if (parsed === null || parsed.type !== 'repository') return []
+      const granted = policy(basic?.user, parsed.name, parsed.actions)
+      return [{ type: parsed.type, name: parsed.name, actions: granted }]
+    })
+    const token = signToken(key, basic?.user ?? '', access)
+    reply(200, {
+      token,
+      access_token: token,
+      expires_in: TOKEN_LIFETIME_S,
+      issued_at: new Date().toISOString(),
+    })
+  }
+
+  const server = createServer(handle)
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as AddressInfo
+  const url = `http://127.0.0.1:${port}`
+  return {
+    url,
+    realm: `${url}/token`,
+    certPath: key.certPath,
+    requests,
+    close: async () => {
+      server.closeAllConnections()
+      server.close()
+      await once(server, 'close')
+    },
+  }
+}

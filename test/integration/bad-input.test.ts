@@ -1,0 +1,68 @@
+import { connect } from 'node:net'
+import t from 'tap'
+import { http, sha256 } from '../helpers/http.js'
+import { ACCEPT_ALL } from '../helpers/seeded-images.js'
+import { startStack } from '../helpers/setup.js'
+
+/** Sends a request line as it is, bypassing client-side URL normalisation. */
+async function raw(host: string, port: number, target: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, host, () => {
+      socket.write(`GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
+    })
+    let data = ''
+    socket.on('data', (chunk) => (data += chunk.toString()))
+    socket.on('end', () => {
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1])
+      resolve({ status, body: data.slice(data.indexOf('\r\n\r\n') + 4) })
+    })
+    socket.on('error', reject)
+  })
+}
+
+t.test('bad names, tags, digests and paths get 4xx OCI errors, never a 5xx', async (t) => {
+  const { upstream, mirror } = await startStack(t)
+  const url = new URL(mirror.url)
+  const hex = 'a'.repeat(64)
+  const cases: Array<[string, number, string]> = [
+    ['/v2/../../etc/passwd/manifests/latest', 400, 'NAME_INVALID'],
+    ['/v2/library/../private/x/manifests/latest', 400, 'NAME_INVALID'],
+    ['/v2/%2e%2e/x/manifests/latest', 400, 'NAME_INVALID'],
+    [`/v2/${'a'.repeat(10 * 1024)}/manifests/latest`, 400, 'NAME_INVALID'],
+    ['/v2/Library/Alpine/manifests/latest', 400, 'NAME_INVALID'],
+    ['/v2/library/small/manifests/-bad-tag', 400, 'TAG_INVALID'],
+    [`/v2/library/small/manifests/${'t'.repeat(200)}`, 400, 'TAG_INVALID'],
+    ['/v2/library/small/manifests/sha256:nothex', 400, 'DIGEST_INVALID'],
+    [`/v2/library/small/manifests/md5:${hex.slice(0, 32)}`, 400, 'DIGEST_INVALID'],
+    ['/v2/library/small/blobs/sha256:abc', 400, 'DIGEST_INVALID'],
+    [`/v2/library/small/blobs/sha256:${hex.toUpperCase()}`, 400, 'DIGEST_INVALID'],
+    ['/v2/library/small/blobs/latest', 400, 'DIGEST_INVALID'],
+    ['/v2/library/small/tags/list?n=-1', 400, 'PAGINATION_NUMBER_INVALID'],
+    ['/v2/library/small/tags/list?n=abc', 400, 'PAGINATION_NUMBER_INVALID'],
+    [`/v2/library/small/referrers/sha256:zz`, 400, 'DIGEST_INVALID'],
+    ['/not-the-api', 404, 'NOT_FOUND'],
+  ]
+  for (const [target, status, code] of cases) {
+    const result = await raw(url.hostname, Number(url.port), target)
+    t.equal(result.status, status, `${target.slice(0, 60)} → ${status}`)
+    t.match(JSON.parse(result.body) as unknown, { errors: [{ code }] }, code)
+  }
+  t.equal(
+    upstream.registry.accessLog().filter((e) => e.path.includes('..') || e.path.includes('%2e')).length,
+    0,
+    'no traversal reached the upstream',
+  )
+
+  const fine = await http(`${mirror.url}/v2/library/small/manifests/1`, { headers: { accept: ACCEPT_ALL } })
+  t.equal(fine.status, 200, 'the server still serves afterwards')
+  t.equal(sha256(fine.body), upstream.fixture.images.small!.digest)
+})
+
+t.test('the API version check', async (t) => {
+  const { mirror } = await startStack(t)
+  for (const path of ['/v2/', '/v2', '/v2/?ns=docker.io']) {
+    const result = await http(`${mirror.url}${path}`)
+    t.equal(result.status, 200, path)
+    t.equal(result.headers['docker-distribution-api-version'], 'registry/2.0')
+  }
+})

@@ -1,0 +1,61 @@
+import { readdir, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { download } from '../helpers/http.js'
+import { freePort } from '../helpers/ports.js'
+import { startService } from '../helpers/service-process.js'
+import { startStack } from '../helpers/setup.js'
+import { makeTempDir } from '../helpers/temp-dir.js'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+
+/** The real entry point in its own process, so it can die the way processes die. */
+async function spawnMirror(upstream: string, cacheDir: string) {
+  const port = await freePort()
+  const service = await startService(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'src/main.ts',
+      '--upstream',
+      upstream,
+      '--cache-dir',
+      cacheDir,
+      '--listen',
+      `127.0.0.1:${port}`,
+    ],
+    { cwd: root, ready: /registry mirror ready/ },
+  )
+  return { url: `http://127.0.0.1:${port}`, service }
+}
+
+t.test('a mirror killed mid-write leaves no partial blob, and sweeps its temp file at start', async (t) => {
+  const { upstream, proxy } = await startStack(t, { faultProxy: true })
+  const cache = await makeTempDir('cache')
+  t.teardown(cache.remove)
+  const blob = upstream.fixture.images.big!.blobs.reduce((a, b) => (a.size > b.size ? a : b))
+  const hex = blob.digest.slice('sha256:'.length)
+  const finalPath = join(cache.path, 'blobs', 'sha256', hex.slice(0, 2), hex)
+
+  const first = await spawnMirror(proxy!.url, cache.path)
+  t.teardown(() => first.service.kill())
+  proxy!.setFault({ kind: 'throttle', bytesPerSecond: 16 * 1024 * 1024 })
+  const pending = download(`${first.url}/v2/library/big/blobs/${blob.digest}`)
+  while (proxy!.bytesForwarded < 8 * 1024 * 1024) await new Promise((resolve) => setTimeout(resolve, 10))
+  await first.service.kill()
+  const cut = await pending
+  t.ok(cut.error, 'the client saw the transfer fail')
+  const temps = await readdir(join(cache.path, 'tmp'))
+  t.equal(temps.length, 1, 'the partial write is in tmp/')
+  t.ok((await stat(join(cache.path, 'tmp', temps[0]!))).size < blob.size)
+  await t.rejects(stat(finalPath), { code: 'ENOENT' }, 'and never under its digest')
+
+  proxy!.setFault(undefined)
+  const second = await spawnMirror(proxy!.url, cache.path)
+  t.teardown(() => second.service.close())
+  t.same(await readdir(join(cache.path, 'tmp')), [], 'the restart swept it')
+  const pulled = await download(`${second.url}/v2/library/big/blobs/${blob.digest}`)
+  t.equal(pulled.digest, blob.digest, 'the next pull succeeds')
+})
