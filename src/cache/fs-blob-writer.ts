@@ -6,10 +6,13 @@ import { UpstreamContentError } from '../errors.js'
 import type { BlobWriter, ExpectedBlob, StoredBlob, WriterOptions } from './blob-store.js'
 
 /**
- * Big enough that a fast upstream's chunks reach the disk in few writev calls, small
- * enough that a slow disk holds back the upstream socket early (backpressure).
+ * Writes go out at explicit offsets without waiting for the previous one, so hashing the
+ * next chunk overlaps the disk write of the last; past this many bytes in flight the
+ * writer stops taking chunks (backpressure to the upstream socket).
  */
-const WRITE_BUFFER_BYTES = 1024 * 1024
+const MAX_IN_FLIGHT_BYTES = 4 * 1024 * 1024
+/** Network chunks are 64 KiB; one syscall per chunk would cost more than the copy. */
+const WRITE_BATCH_BYTES = 1024 * 1024
 
 export interface WriterPaths {
   tempPath: string
@@ -23,7 +26,15 @@ export class FsBlobWriter extends Writable implements BlobWriter {
   readonly tempPath: string
   readonly finalPath: string
   private readonly metaPath: string
+  /** Bytes on disk with no gap before them. */
   private bytes = 0
+  /** Bytes handed to the disk, some maybe still in flight. */
+  private issued = 0
+  private readonly pending: PendingWrite[] = []
+  /** Chunks hashed but not yet written: they go to the disk in batches. */
+  private staged: Buffer[] = []
+  private stagedBytes = 0
+  private failure: Error | undefined
   private settled: 'open' | 'committed' | 'aborted' = 'open'
   private handleClosed = false
 
@@ -34,7 +45,7 @@ export class FsBlobWriter extends Writable implements BlobWriter {
     private readonly hash: Hash,
     private readonly options: WriterOptions = {},
   ) {
-    super({ highWaterMark: WRITE_BUFFER_BYTES, decodeStrings: true })
+    super({ decodeStrings: true })
     this.tempPath = paths.tempPath
     this.finalPath = paths.finalPath
     this.metaPath = paths.metaPath
@@ -45,45 +56,80 @@ export class FsBlobWriter extends Writable implements BlobWriter {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.append([chunk]).then(() => callback(), callback)
+    this.append([chunk], callback)
   }
 
   override _writev(
     chunks: Array<{ chunk: Buffer; encoding: BufferEncoding }>,
     callback: (error?: Error | null) => void,
   ): void {
-    this.append(chunks.map((c) => c.chunk)).then(() => callback(), callback)
+    this.append(
+      chunks.map((c) => c.chunk),
+      callback,
+    )
   }
 
-  private async append(buffers: Buffer[]): Promise<void> {
+  /** Hashes at once, writes in batches at the next offset, and takes more unless too much is in flight. */
+  private append(buffers: Buffer[], callback: (error?: Error | null) => void): void {
+    if (this.failure !== undefined) return callback(this.failure)
     const length = buffers.reduce((sum, b) => sum + b.length, 0)
-    if (this.expected.size !== undefined && this.bytes + length > this.expected.size) {
-      throw new UpstreamContentError(`${this.expected.digest}: more than the announced ${this.expected.size} bytes`)
+    if (this.expected.size !== undefined && this.issued + this.stagedBytes + length > this.expected.size) {
+      return callback(
+        new UpstreamContentError(`${this.expected.digest}: more than the announced ${this.expected.size} bytes`),
+      )
     }
-    for (const buffer of buffers) this.hash.update(buffer)
-    let offset = 0
-    while (offset < length) {
-      const { bytesWritten } = await this.handle.writev(skip(buffers, offset))
-      offset += bytesWritten
+    for (const buffer of buffers) {
+      this.hash.update(buffer)
+      this.staged.push(buffer)
     }
-    this.bytes += length
-    this.options.onProgress?.(this.bytes)
+    this.stagedBytes += length
+    if (this.stagedBytes >= WRITE_BATCH_BYTES) this.flush()
+    if (this.issued - this.bytes <= MAX_IN_FLIGHT_BYTES) return callback()
+    void this.pending[0]!.done.then(() => callback(this.failure))
+  }
+
+  /** Issues one positional write for everything staged. */
+  private flush(): void {
+    if (this.stagedBytes === 0) return
+    const write: PendingWrite = { end: this.issued + this.stagedBytes, complete: false, done: Promise.resolve() }
+    write.done = writeAll(this.handle, this.staged, this.issued).then(
+      () => {
+        write.complete = true
+        this.settle()
+      },
+      (e: Error) => {
+        this.failure ??= e
+      },
+    )
+    this.issued = write.end
+    this.pending.push(write)
+    this.staged = []
+    this.stagedBytes = 0
+  }
+
+  /** Writes may complete out of order; `written` counts only the unbroken prefix. */
+  private settle(): void {
+    const before = this.bytes
+    while (this.pending[0]?.complete === true) this.bytes = this.pending.shift()!.end
+    if (this.bytes !== before) this.options.onProgress?.(this.bytes)
   }
 
   /** The write only finishes when size and digest match: pipeline() fails otherwise. */
   override _final(callback: (error?: Error | null) => void): void {
+    this.flush()
+    Promise.all(this.pending.map((w) => w.done)).then(() => callback(this.verify()), callback)
+  }
+
+  private verify(): Error | undefined {
+    if (this.failure !== undefined) return this.failure
     const { digest, size } = this.expected
     if (size !== undefined && this.bytes !== size) {
-      callback(new UpstreamContentError(`${digest}: ${this.bytes} bytes, announced ${size}`))
-      return
+      return new UpstreamContentError(`${digest}: ${this.bytes} bytes, announced ${size}`)
     }
     const algorithm = digest.slice(0, digest.indexOf(':'))
     const actual = `${algorithm}:${this.hash.digest('hex')}`
-    if (actual !== digest) {
-      callback(new UpstreamContentError(`${digest}: content hashes to ${actual}`))
-      return
-    }
-    callback()
+    if (actual !== digest) return new UpstreamContentError(`${digest}: content hashes to ${actual}`)
+    return undefined
   }
 
   async commit(): Promise<StoredBlob> {
@@ -122,6 +168,23 @@ export class FsBlobWriter extends Writable implements BlobWriter {
     if (this.handleClosed) return
     this.handleClosed = true
     await this.handle.close()
+  }
+}
+
+interface PendingWrite {
+  /** Offset just past this write. */
+  end: number
+  complete: boolean
+  /** Settles when the write has ended; never rejects (failures are kept aside). */
+  done: Promise<void>
+}
+
+async function writeAll(handle: FileHandle, buffers: Buffer[], position: number): Promise<void> {
+  const length = buffers.reduce((sum, b) => sum + b.length, 0)
+  let offset = 0
+  while (offset < length) {
+    const { bytesWritten } = await handle.writev(skip(buffers, offset), position + offset)
+    offset += bytesWritten
   }
 }
 
