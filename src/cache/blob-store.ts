@@ -1,5 +1,4 @@
-import type { Readable, Writable } from 'node:stream'
-import type { ByteRange } from '../oci/range.js'
+import type { Writable } from 'node:stream'
 
 /** What the store knows of a stored blob from the disk alone. */
 export interface StoredBlob {
@@ -15,9 +14,12 @@ export interface StoredBlob {
 /** A blob held open: its size is known and the bytes can no longer vanish under a reader. */
 export interface OpenBlob {
   readonly size: number
-  /** A stream of the whole blob or of a range; it closes the blob when it ends or is destroyed. */
-  stream(range?: ByteRange): Readable
-  /** Releases the blob when no stream was taken. Safe to call more than once. */
+  /**
+   * Reads up to `length` bytes at `position` into `buffer`, resolving with the count.
+   * Positional, so one open blob may serve reads in any order.
+   */
+  read(buffer: Buffer, position: number, length: number): Promise<number>
+  /** Releases the blob. Safe to call more than once. */
   close(): Promise<void>
 }
 

@@ -1,13 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import { mkdir, open, opendir, readdir, readFile, rm, stat, unlink } from 'node:fs/promises'
+import { mkdir, open, opendir, readdir, readFile, rm, stat, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createDigester, parseDigest } from '../oci/digest.js'
-import type { ByteRange } from '../oci/range.js'
 import type { BlobStore, BlobWriter, ExpectedBlob, OpenBlob, StoredBlob, WriterOptions } from './blob-store.js'
 import { FsBlobWriter } from './fs-blob-writer.js'
 
-/** Large reads keep per-chunk overhead low when serving big layers from disk. */
-export const READ_CHUNK_BYTES = 512 * 1024
 const META_SUFFIX = '.json'
 
 interface BlobMeta {
@@ -57,7 +54,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   async open(digest: string): Promise<OpenBlob | undefined> {
-    let handle
+    let handle: FileHandle
     try {
       handle = await open(this.pathOf(digest), 'r')
     } catch (e) {
@@ -66,23 +63,7 @@ export class FsBlobStore implements BlobStore {
     }
     try {
       const { size } = await handle.stat()
-      let released = false
-      return {
-        size,
-        stream: (range?: ByteRange) => {
-          released = true
-          return handle.createReadStream({
-            start: range?.start ?? 0,
-            end: range?.end ?? Math.max(size - 1, 0),
-            highWaterMark: READ_CHUNK_BYTES,
-          })
-        },
-        close: async () => {
-          if (released) return
-          released = true
-          await handle.close()
-        },
-      }
+      return openBlob(handle, size)
     } catch (e) {
       await handle.close()
       throw e
@@ -133,6 +114,20 @@ export class FsBlobStore implements BlobStore {
         }
       }
     }
+  }
+}
+
+/** An open file as an OpenBlob; also used for files that are still being written. */
+export function openBlob(handle: FileHandle, size: number): OpenBlob {
+  let closed = false
+  return {
+    size,
+    read: async (buffer, position, length) => (await handle.read(buffer, 0, length, position)).bytesRead,
+    close: async () => {
+      if (closed) return
+      closed = true
+      await handle.close()
+    },
   }
 }
 

@@ -1,4 +1,3 @@
-import type { Readable } from 'node:stream'
 import type { BlobStore, OpenBlob } from '../cache/blob-store.js'
 import type { Index } from '../cache/cache-index.js'
 import { errors, UpstreamUnavailableError } from '../errors.js'
@@ -7,7 +6,9 @@ import { decideRange, type ByteRange } from '../oci/range.js'
 import { contentLengthOf } from '../http/body.js'
 import type { UpstreamClient } from '../upstream/upstream-client.js'
 import { Fill } from './fill.js'
-import { FillReader } from './fill-reader.js'
+import type { BufferPool } from './buffer-pool.js'
+import { diskSource, type ByteSource } from './byte-source.js'
+import { FillSource } from './fill-source.js'
 import type { CacheOutcome, RequestContext } from './request-context.js'
 import { statusError } from './upstream-errors.js'
 
@@ -16,7 +17,8 @@ export interface BlobBody {
   size: number | undefined
   /** Set for a 206 answer. */
   range: ByteRange | undefined
-  stream: Readable
+  /** The bytes to send; the caller closes it. */
+  source: ByteSource
   outcome: CacheOutcome
 }
 
@@ -31,6 +33,8 @@ export interface BlobServiceDeps {
   index: Index
   /** The upstream's identity, recorded with each blob. */
   upstreamHost: string
+  /** Buffers for reading blobs from disk into responses. */
+  pool: BufferPool
   now: () => number
 }
 
@@ -116,7 +120,7 @@ export class BlobService {
     }
     this.deps.index.touchBlob(digest, this.deps.now())
     const range = decision.kind === 'partial' ? decision.range : undefined
-    return { size: blob.size, range, stream: blob.stream(range), outcome: 'hit' }
+    return { size: blob.size, range, source: diskSource(blob, this.deps.pool), outcome: 'hit' }
   }
 
   private async fromFill(fill: Fill, rangeHeader: string | undefined, outcome: CacheOutcome): Promise<BlobBody> {
@@ -124,13 +128,12 @@ export class BlobService {
     const size = fill.size
     if (size === undefined) {
       // No length announced: Range cannot be answered, so the whole body goes.
-      return { size, range: undefined, stream: new FillReader(fill, 0, Infinity), outcome }
+      return { size, range: undefined, source: new FillSource(fill, Infinity, this.deps.pool), outcome }
     }
     const decision = decideRange(rangeHeader, size)
     if (decision.kind === 'unsatisfiable') throw errors.rangeNotSatisfiable(size)
     const range = decision.kind === 'partial' ? decision.range : undefined
-    const stream = new FillReader(fill, range?.start ?? 0, range?.end ?? size - 1)
-    return { size, range, stream, outcome }
+    return { size, range, source: new FillSource(fill, range?.end ?? size - 1, this.deps.pool), outcome }
   }
 
   private startFill(ctx: RequestContext, repo: string, digest: string): Fill {

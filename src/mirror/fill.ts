@@ -4,6 +4,7 @@ import { UpstreamContentError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { contentLengthOf } from '../http/body.js'
 import type { UpstreamResponse } from '../upstream/upstream-client.js'
+import { RecentBytes } from './recent-bytes.js'
 import { statusError } from './upstream-errors.js'
 
 /**
@@ -11,6 +12,9 @@ import { statusError } from './upstream-errors.js'
  * `verified` every byte is known good and may be handed out; `committed` is in the cache.
  */
 export type FillState = 'connecting' | 'streaming' | 'verified' | 'committed' | 'failed'
+
+/** Readers within this many bytes of the fill's head are served from memory. */
+const RECENT_BYTES = 8 * 1024 * 1024
 
 export type FillFailure = 'digest_mismatch' | 'upstream_error' | 'disk_full' | 'aborted' | 'store_error'
 
@@ -40,7 +44,13 @@ export class Fill {
   state: FillState = 'connecting'
   /** Announced by the upstream's Content-Length; undefined if it sent none. */
   size: number | undefined
+  /** Bytes in the temp file. */
   written = 0
+  /**
+   * The newest bytes received, which always include those not yet written: the writer
+   * buffers far less than this holds.
+   */
+  readonly recent = new RecentBytes(RECENT_BYTES)
   tempPath = ''
   finalPath = ''
   error: Error | undefined
@@ -65,6 +75,11 @@ export class Fill {
     this.done = new Promise<void>((resolve) => {
       this.resolveDone = resolve
     })
+  }
+
+  /** Bytes received from the upstream so far (some may not be on disk yet). */
+  get received(): number {
+    return this.recent.end
   }
 
   /** Every byte written so far is known good: the digest and size were verified. */
@@ -104,12 +119,18 @@ export class Fill {
       )
       this.tempPath = writer.tempPath
       this.finalPath = writer.finalPath
+      // A second listener beside the pipe sees every chunk as it arrives, before the disk.
+      response.body.on('data', (chunk: Buffer) => {
+        this.recent.append(chunk)
+        this.notify()
+      })
       this.setState('streaming')
       this.resolveStarted()
       await pipeline(response.body, writer, { signal: this.abortController.signal })
       this.size = this.written
       this.setState('verified')
       const stored = await writer.commit()
+      this.recent.clear()
       this.setState('committed')
       await source.onCommitted(stored).catch((e: unknown) => {
         source.log.warn({ err: e, digest: this.digest }, 'blob cached but not indexed')
@@ -118,6 +139,7 @@ export class Fill {
       await writer?.abort()
       this.fail(e, source.log)
     } finally {
+      this.recent.clear()
       this.resolveDone()
     }
   }

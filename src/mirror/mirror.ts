@@ -3,6 +3,7 @@ import type { Index } from '../cache/cache-index.js'
 import { normaliseName, validateName } from '../oci/reference.js'
 import type { UpstreamClient } from '../upstream/upstream-client.js'
 import { BlobService } from './blob-service.js'
+import type { BufferPool } from './buffer-pool.js'
 import { ManifestService } from './manifest-service.js'
 import { ReferrersService } from './referrers-service.js'
 import { TagListService } from './tag-list-service.js'
@@ -14,6 +15,7 @@ export interface MirrorDeps {
   upstreamHost: string
   defaultNamespace: string
   tagTtlSeconds: number
+  pool: BufferPool
   now: () => number
 }
 
@@ -34,7 +36,7 @@ export class Mirror {
       tagTtlMs: deps.tagTtlSeconds * 1000,
       now,
     })
-    this.blobs = new BlobService({ upstream, store, index, upstreamHost, now })
+    this.blobs = new BlobService({ upstream, store, index, upstreamHost, pool: deps.pool, now })
     this.tags = new TagListService(upstream)
     this.referrers = new ReferrersService(upstream)
   }

@@ -1,4 +1,6 @@
+import type { OutgoingHttpHeaders } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { BlobBody } from '../mirror/blob-service.js'
 import type { Mirror } from '../mirror/mirror.js'
 import { parseApiPath } from '../oci/api-path.js'
 import { parseDigest } from '../oci/digest.js'
@@ -7,6 +9,7 @@ import { contentRange, rangeLength } from '../oci/range.js'
 import { parseReference } from '../oci/reference.js'
 import { setOutcome } from './outcome.js'
 import { contextOf } from './request-context.js'
+import { readFirst, sendBytes } from './send-bytes.js'
 
 export type Forward = (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply> | FastifyReply
 
@@ -28,7 +31,7 @@ async function manifest(mirror: Mirror, request: FastifyRequest, reply: FastifyR
   const repo = mirror.repository(name)
   const ref = parseReference(reference)
   const head = request.method === 'HEAD'
-  const result = await mirror.manifests.get(contextOf(request, reply), repo, ref, request.headers.accept, !head)
+  const result = await mirror.manifests.get(contextOf(request), repo, ref, request.headers.accept, !head)
   setOutcome(request, result.outcome)
   reply.headers({
     'content-type': result.mediaType,
@@ -51,7 +54,7 @@ async function blob(mirror: Mirror, request: FastifyRequest, reply: FastifyReply
     'cache-control': IMMUTABLE,
   })
   if (clientHas(request, digest.value)) return reply.code(304).send()
-  const ctx = contextOf(request, reply)
+  const ctx = contextOf(request)
   if (request.method === 'HEAD') {
     const head = await mirror.blobs.head(ctx, repo, digest)
     setOutcome(request, head.outcome)
@@ -67,14 +70,32 @@ async function blob(mirror: Mirror, request: FastifyRequest, reply: FastifyReply
   } else if (body.size !== undefined) {
     reply.header('content-length', body.size)
   }
-  return reply.send(body.stream)
+  return sendBody(reply, body)
+}
+
+/** Streams a blob body once its first bytes are in hand. */
+async function sendBody(reply: FastifyReply, body: BlobBody): Promise<void> {
+  const start = body.range?.start ?? 0
+  const end = body.range?.end ?? (body.size === undefined ? Infinity : body.size - 1)
+  let plan
+  try {
+    plan = await readFirst(body.source, start, end)
+  } catch (e) {
+    await body.source.close()
+    throw e
+  }
+  reply.hijack()
+  reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders)
+  await sendBytes(reply.raw, body.source, plan).catch((e: unknown) => {
+    reply.log.warn({ err: e, bytes: end - start + 1 }, 'blob transfer cut')
+  })
 }
 
 async function tags(mirror: Mirror, request: FastifyRequest, reply: FastifyReply, name: string) {
   const repo = mirror.repository(name)
   const n = parsePageSize(firstQuery(request, 'n'))
   const last = firstQuery(request, 'last')
-  const list = await mirror.tags.list(contextOf(request, reply), repo, n, last)
+  const list = await mirror.tags.list(contextOf(request), repo, n, last)
   if (list.page.next !== undefined && n !== undefined) {
     const query = new URLSearchParams({ n: String(n), last: list.page.next })
     reply.header('link', `</v2/${name}/tags/list?${query.toString()}>; rel="next"`)
@@ -92,7 +113,7 @@ async function referrers(
   const repo = mirror.repository(name)
   const digest = parseDigest(digestText)
   const artifactType = firstQuery(request, 'artifactType')
-  const response = await mirror.referrers.get(contextOf(request, reply), repo, digest.value, artifactType)
+  const response = await mirror.referrers.get(contextOf(request), repo, digest.value, artifactType)
   for (const header of ['content-type', 'content-length', 'link', 'oci-filters-applied']) {
     const value = response.headers[header]
     if (value !== undefined) reply.header(header, value)

@@ -1,0 +1,56 @@
+import type { OpenBlob } from '../cache/blob-store.js'
+import type { BufferPool } from './buffer-pool.js'
+
+/** Bytes handed out by a source; `release` returns a pooled buffer once they are sent. */
+export interface Bytes {
+  data: Buffer
+  readonly release: () => void
+}
+
+const NOTHING_TO_RELEASE = (): void => {}
+export const END: Bytes = { data: Buffer.alloc(0), release: NOTHING_TO_RELEASE }
+
+/** Bytes that need no release: a view of memory the source does not reuse. */
+export function unpooled(data: Buffer): Bytes {
+  return { data, release: NOTHING_TO_RELEASE }
+}
+
+/**
+ * The bytes of one response, by position. Sources hand out views of memory they already
+ * hold, or pooled buffers they fill from disk, so no chunk is allocated or copied twice.
+ */
+export interface ByteSource {
+  /**
+   * The bytes at `position`, at most `maxLength` of them, waiting for them if they are
+   * still arriving. Empty `data` means the content has ended.
+   */
+  read(position: number, maxLength: number): Promise<Bytes>
+  /** Resolves once every byte is known good; rejects if they turned out not to be. */
+  complete(): Promise<void>
+  close(): Promise<void>
+}
+
+/** Reads a file region into a pooled buffer. */
+export async function readPooled(
+  pool: BufferPool,
+  maxLength: number,
+  read: (buffer: Buffer, length: number) => Promise<number>,
+): Promise<Bytes> {
+  const buffer = pool.acquire()
+  try {
+    const length = await read(buffer, Math.min(maxLength, buffer.length))
+    return { data: length === buffer.length ? buffer : buffer.subarray(0, length), release: () => pool.release(buffer) }
+  } catch (e) {
+    pool.release(buffer)
+    throw e
+  }
+}
+
+/** A cached blob: verified before it was stored, so complete at once. */
+export function diskSource(blob: OpenBlob, pool: BufferPool): ByteSource {
+  return {
+    read: (position, maxLength) => readPooled(pool, maxLength, (buffer, length) => blob.read(buffer, position, length)),
+    complete: async () => {},
+    close: () => blob.close(),
+  }
+}

@@ -1,0 +1,86 @@
+import { open, type FileHandle } from 'node:fs/promises'
+import type { BufferPool } from './buffer-pool.js'
+import { END, readPooled, unpooled, type Bytes, type ByteSource } from './byte-source.js'
+import type { Fill } from './fill.js'
+
+async function openFollowing(fill: Fill): Promise<FileHandle> {
+  try {
+    return await open(fill.tempPath, 'r')
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e
+  }
+  // Renamed into the cache between the join and the open.
+  if (fill.verified) return open(fill.finalPath, 'r')
+  throw fill.error ?? new Error(`fill of ${fill.digest} ended without a file`)
+}
+
+/**
+ * A byte range of a blob while its fill writes it: reads come from the fill's in-memory
+ * window of recent bytes, or from the growing temp file for a reader that fell behind,
+ * each at its own pace (positional reads, so readers share nothing and a slow one holds
+ * no one back). The range's last byte is held back until the fill has verified the
+ * digest, so a client never completes a download of unverified bytes; if verification
+ * fails, reads fail instead and the HTTP layer cuts the connection.
+ */
+export class FillSource implements ByteSource {
+  private handle: FileHandle | undefined
+  private closed = false
+
+  /** `end` is inclusive; Infinity when the blob's size is not known. */
+  constructor(
+    private readonly fill: Fill,
+    private readonly end: number,
+    private readonly pool: BufferPool,
+  ) {}
+
+  async read(position: number, maxLength: number): Promise<Bytes> {
+    for (;;) {
+      if (this.fill.state === 'failed') throw this.fill.error ?? new Error('fill failed')
+      const available = this.limit() - position
+      if (available > 0) {
+        const want = Math.min(maxLength, available)
+        // Bytes received are never changed again, so a view of them is safe to send.
+        const recent = this.fill.recent.view(position, want)
+        if (recent !== undefined) return unpooled(recent)
+        // Fallen out of the in-memory window: those bytes are on disk by now.
+        if (position < this.fill.written) return this.readFile(position, Math.min(want, this.fill.written - position))
+      } else if (this.fill.verified && position >= this.fill.received) {
+        return END
+      }
+      await this.fill.changed()
+    }
+  }
+
+  private async readFile(position: number, length: number): Promise<Bytes> {
+    const handle = (this.handle ??= await openFollowing(this.fill))
+    if (this.closed) throw new Error('source closed')
+    const bytes = await readPooled(this.pool, length, async (buffer, max) => {
+      return (await handle.read(buffer, 0, max, position)).bytesRead
+    })
+    if (bytes.data.length === 0) {
+      bytes.release()
+      throw new Error(`${this.fill.digest}: file shorter than the bytes written`)
+    }
+    return bytes
+  }
+
+  async complete(): Promise<void> {
+    while (!this.fill.verified) {
+      if (this.fill.state === 'failed') throw this.fill.error ?? new Error('fill failed')
+      await this.fill.changed()
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    const handle = this.handle
+    this.handle = undefined
+    await handle?.close()
+  }
+
+  /** How far reads may go now. */
+  private limit(): number {
+    const limit = Math.min(this.fill.received, this.end + 1)
+    return !this.fill.verified && limit === this.end + 1 ? limit - 1 : limit
+  }
+}

@@ -1,0 +1,44 @@
+interface Chunk {
+  start: number
+  data: Buffer
+}
+
+/**
+ * The last bytes of a stream, kept in memory. Readers close behind a fill (the usual
+ * case: one client pulling a cold layer) copy from here and never wait for the disk.
+ */
+export class RecentBytes {
+  private chunks: Chunk[] = []
+  private held = 0
+  /** Bytes appended so far. */
+  end = 0
+
+  constructor(private readonly capacity: number) {}
+
+  append(data: Buffer): void {
+    this.chunks.push({ start: this.end, data })
+    this.end += data.length
+    this.held += data.length
+    while (this.chunks.length > 1 && this.held - this.chunks[0]!.data.length >= this.capacity) {
+      this.held -= this.chunks.shift()!.data.length
+    }
+  }
+
+  /** A view of up to `length` bytes at `position`, within one chunk; undefined when not held. */
+  view(position: number, length: number): Buffer | undefined {
+    // Readers are nearly always close behind the head: search from the newest chunk.
+    for (let i = this.chunks.length - 1; i >= 0; i--) {
+      const chunk = this.chunks[i]!
+      if (position < chunk.start) continue
+      const offset = position - chunk.start
+      if (offset >= chunk.data.length) return undefined
+      return chunk.data.subarray(offset, offset + Math.min(length, chunk.data.length - offset))
+    }
+    return undefined
+  }
+
+  clear(): void {
+    this.chunks = []
+    this.held = 0
+  }
+}
