@@ -20,7 +20,7 @@ const layer = (folder, forbidden) => ({
 })
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'coverage/**', '.tap/**', 'node_modules/**'] },
+  { ignores: ['dist/**', 'coverage/**', '.tap/**', 'node_modules/**', '**/*.tmp.ts'] },
   ...neostandard({ ts: true, noStyle: true }),
   ...tseslint.configs.recommendedTypeChecked,
   {
