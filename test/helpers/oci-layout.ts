@@ -14,6 +14,8 @@ export interface LayerSpec {
   /** Bytes of file content inside the layer's tar. */
   size: number
   seed: string
+  /** 0 stores without compressing: quick for big incompressible layers. Default 1. */
+  gzipLevel?: number
 }
 
 export interface PlatformImageSpec {
@@ -89,8 +91,8 @@ export class OciLayoutWriter {
     for (const layer of spec.layers) {
       const tar = tarOf(`data-${layer.seed}`, seededBytes(layer.seed, layer.size))
       diffIds.push(sha256(tar))
-      // Level 1 keeps big layers quick to build; the data is incompressible anyway.
-      layers.push(await this.blob(OCI_LAYER_GZIP, gzipSync(tar, { level: 1 })))
+      // A low level keeps big layers quick to build; the data is incompressible anyway.
+      layers.push(await this.blob(OCI_LAYER_GZIP, gzipSync(tar, { level: layer.gzipLevel ?? 1 })))
     }
     const config = await this.json(OCI_CONFIG, {
       architecture: spec.architecture,

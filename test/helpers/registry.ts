@@ -14,12 +14,13 @@ export interface AccessLogEntry {
 export interface Registry {
   readonly url: string
   readonly storageDir: string
+  readonly pid: number
   /** Requests the registry served, from its own access log. */
   accessLog(): AccessLogEntry[]
   /** GETs of blob content (not HEADs, not 401 challenges), optionally for one digest. */
   blobGets(digest?: string): AccessLogEntry[]
-  close(): Promise<void>
-  kill(): Promise<void>
+  readonly close: () => Promise<void>
+  readonly kill: () => Promise<void>
 }
 
 export interface RegistryOptions {
@@ -28,6 +29,8 @@ export interface RegistryOptions {
   /** Distribution's pull-through proxy mode, for the benchmark. */
   proxy?: { remoteUrl: string; username?: string; password?: string }
   port?: number
+  /** Keep no output once ready (a benchmark's access log would fill memory). */
+  quiet?: boolean
 }
 
 // Distribution writes a combined-format access log line per request on stdout.
@@ -81,6 +84,7 @@ export async function startRegistry(options: RegistryOptions): Promise<Registry>
   try {
     service = await startService('docker-registry', ['serve', configPath], {
       ready: /listening on 127\.0\.0\.1:\d+/,
+      forgetOutputWhenReady: options.quiet,
       env: { ...process.env, OTEL_TRACES_EXPORTER: 'none' },
     })
   } catch (e) {
@@ -102,6 +106,7 @@ export async function startRegistry(options: RegistryOptions): Promise<Registry>
   return {
     url: `http://127.0.0.1:${port}`,
     storageDir: options.storageDir,
+    pid: service.proc.pid!,
     accessLog,
     blobGets: (digest) =>
       accessLog().filter(

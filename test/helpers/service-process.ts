@@ -8,9 +8,9 @@ export interface ServiceProcess {
   /** Everything the process wrote to stderr so far. */
   stderr(): string
   /** SIGTERM, then SIGKILL if it has not exited in time; resolves once it has exited. */
-  close(): Promise<void>
+  readonly close: () => Promise<void>
   /** SIGKILL at once: the crash case. */
-  kill(): Promise<void>
+  readonly kill: () => Promise<void>
 }
 
 export interface StartOptions {
@@ -19,6 +19,8 @@ export interface StartOptions {
   /** Matched against stdout and stderr; the service is ready when it appears. */
   ready: RegExp
   timeoutMs?: number
+  /** Stop keeping output once ready (a chatty server under load would fill memory). */
+  forgetOutputWhenReady?: boolean
 }
 
 const DEFAULT_READY_TIMEOUT_MS = 20_000
@@ -36,6 +38,7 @@ export async function startService(command: string, args: string[], options: Sta
   })
   let out = ''
   let err = ''
+  let isReady = false
   let exited = proc.exitCode !== null
   const exit = once(proc, 'exit').then(() => {
     exited = true
@@ -46,17 +49,20 @@ export async function startService(command: string, args: string[], options: Sta
       reject(new Error(`${command} not ready in time\nstdout:\n${out}\nstderr:\n${err}`))
     }, options.timeoutMs ?? DEFAULT_READY_TIMEOUT_MS)
     const check = (): void => {
+      if (isReady) return
       if (options.ready.test(out) || options.ready.test(err)) {
         clearTimeout(timer)
+        isReady = true
         resolve()
       }
     }
+    const keep = () => !(isReady && options.forgetOutputWhenReady === true)
     proc.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString()
+      if (keep()) out += chunk.toString()
       check()
     })
     proc.stderr?.on('data', (chunk: Buffer) => {
-      err += chunk.toString()
+      if (keep()) err += chunk.toString()
       check()
     })
     proc.on('error', (e) => {

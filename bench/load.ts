@@ -1,0 +1,77 @@
+import { execFile } from 'node:child_process'
+import { rm } from 'node:fs/promises'
+import { promisify } from 'node:util'
+import { Pool } from 'undici'
+
+const run = promisify(execFile)
+const MiB = 1024 * 1024
+
+/** Wall-clock seconds of a skopeo pull into a fresh dir. */
+export async function timedPull(image: string, outDir: string): Promise<number> {
+  await rm(outDir, { recursive: true, force: true })
+  const start = performance.now()
+  await run('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${image}`, `dir:${outDir}`], {
+    maxBuffer: 16 * MiB,
+  })
+  return (performance.now() - start) / 1000
+}
+
+/** MB/s of one GET with curl (a C client, so the client is not the bottleneck). */
+export async function singleGetMBps(url: string, rounds = 3): Promise<number> {
+  const speeds: number[] = []
+  for (let i = 0; i < rounds; i++) {
+    const { stdout } = await run('curl', ['-sf', '-o', '/dev/null', '-w', '%{speed_download}', url])
+    speeds.push(Number(stdout) / MiB)
+  }
+  return speeds.sort((a, b) => a - b)[Math.floor(rounds / 2)]!
+}
+
+export interface WrkResult {
+  requestsPerSecond: number
+  mbPerSecond: number
+  non2xx: number
+}
+
+function parseWrk(output: string): WrkResult {
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1] ?? 0)
+  const transfer = /Transfer\/sec:\s+([\d.]+)([KMG]?B)/.exec(output)
+  const unit = { B: 1 / MiB, KB: 1 / 1024, MB: 1, GB: 1024 }[transfer?.[2] ?? 'B'] ?? 0
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(output)?.[1] ?? 0)
+  return { requestsPerSecond: rps, mbPerSecond: Number(transfer?.[1] ?? 0) * unit, non2xx }
+}
+
+/** wrk (a C load generator) against one URL: `connections` clients for `seconds`. */
+export async function wrk(url: string, options: { connections: number; seconds: number }): Promise<WrkResult> {
+  const args = ['-t2', `-c${options.connections}`, `-d${options.seconds}s`, url]
+  const { stdout } = await run('wrk', args, { maxBuffer: 16 * MiB })
+  return parseWrk(stdout)
+}
+
+/**
+ * HEAD requests per second from `connections` keep-alive connections. wrk (and
+ * autocannon) wait for a body after a HEAD that carries Content-Length, so this phase
+ * uses undici, which knows HEAD has none.
+ */
+export async function headsPerSecond(
+  url: string,
+  options: { connections: number; seconds: number; headers: Record<string, string> },
+): Promise<{ requestsPerSecond: number; non2xx: number }> {
+  const target = new URL(url)
+  const pool = new Pool(target.origin, { connections: options.connections })
+  const deadline = performance.now() + options.seconds * 1000
+  let done = 0
+  let non2xx = 0
+  const loop = async (): Promise<void> => {
+    while (performance.now() < deadline) {
+      const response = await pool.request({ method: 'HEAD', path: target.pathname, headers: options.headers })
+      await response.body.dump()
+      if (response.statusCode >= 300) non2xx++
+      done++
+    }
+  }
+  const start = performance.now()
+  await Promise.all(Array.from({ length: options.connections }, loop))
+  const elapsed = (performance.now() - start) / 1000
+  await pool.close()
+  return { requestsPerSecond: done / elapsed, non2xx }
+}

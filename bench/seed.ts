@@ -1,0 +1,50 @@
+import { execFile } from 'node:child_process'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { OciLayoutWriter } from '../test/helpers/oci-layout.js'
+import { startRegistry } from '../test/helpers/registry.js'
+import { registryGet, SEED_PASSWORD, SEED_USER } from '../test/helpers/seeded-images.js'
+import { startTokenServer } from '../test/helpers/token-server.js'
+
+const run = promisify(execFile)
+const MiB = 1024 * 1024
+export const REPO = 'library/bench'
+
+/** The upstream for the benchmark: Distribution with token auth, one image of 256 + 4 MiB. */
+export async function seedUpstream(work: string) {
+  const tokens = await startTokenServer()
+  const registry = await startRegistry({ storageDir: join(work, 'upstream'), tokenServer: tokens, quiet: true })
+  const layout = join(work, 'layout')
+  const writer = new OciLayoutWriter(layout)
+  writer.tag(
+    'bench',
+    await writer.image({
+      os: 'linux',
+      architecture: 'amd64',
+      layers: [
+        { size: 256 * MiB, seed: 'bench-256', gzipLevel: 0 },
+        { size: 4 * MiB, seed: 'bench-4', gzipLevel: 0 },
+      ],
+    }),
+  )
+  await writer.finish()
+  const host = registry.url.slice('http://'.length)
+  await run('skopeo', [
+    'copy',
+    '--quiet',
+    '--dest-tls-verify=false',
+    '--dest-creds',
+    `${SEED_USER}:${SEED_PASSWORD}`,
+    `oci:${layout}:bench`,
+    `docker://${host}/${REPO}:1`,
+  ])
+  const manifest = JSON.parse((await registryGet(registry, tokens, REPO, 'manifests/1')).toString()) as {
+    layers: Array<{ digest: string; size: number }>
+  }
+  const [big, small] = [...manifest.layers].sort((a, b) => b.size - a.size)
+  const close = async (): Promise<void> => {
+    await registry.close()
+    await tokens.close()
+  }
+  return { registry, big: big!, small: small!, close }
+}
