@@ -36,7 +36,16 @@ export async function startMirrorProcess(root: string, upstream: string, cacheDi
   const port = await freePort()
   const service: ServiceProcess = await startService(
     process.execPath,
-    [...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), join(root, 'dist/main.js'), '--upstream', upstream, '--cache-dir', cacheDir, '--listen', `127.0.0.1:${port}`],
+    [
+      ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+      join(root, 'dist/main.js'),
+      '--upstream',
+      upstream,
+      '--cache-dir',
+      cacheDir,
+      '--listen',
+      `127.0.0.1:${port}`,
+    ],
     { ready: /registry mirror ready/, forgetOutputWhenReady: true },
   )
   return { name: 'registry-mirror', url: `http://127.0.0.1:${port}`, pid: service.proc.pid!, close: service.close }
