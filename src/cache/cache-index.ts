@@ -31,6 +31,13 @@ export interface TagRecord {
   checkedAt: number
 }
 
+/** Whether anonymous clients may pull a repository upstream, as last checked. */
+export interface Verdict {
+  isPublic: boolean
+  /** When the mirror checked, in milliseconds since the epoch. */
+  checkedAt: number
+}
+
 export interface IndexStats {
   blobs: number
   bytes: number
@@ -46,6 +53,8 @@ export interface Index {
   getTag(key: TagKey): Promise<TagRecord | undefined>
   putTag(key: TagKey, record: TagRecord): Promise<void>
   deleteTag(key: TagKey): Promise<void>
+  getVerdict(upstream: string, repo: string): Promise<Verdict | undefined>
+  putVerdict(upstream: string, repo: string, verdict: Verdict): Promise<void>
   stats(): Promise<IndexStats>
   /** Flushes what is batched and releases connections and files. */
   close(): Promise<void>

@@ -116,4 +116,19 @@ export function indexContract(t: Test, harness: IndexHarness): void {
     t.same(await reopened.getTag(key('1', '02')), { ...single, checkedAt: 3 }, 'the last write wins')
     t.equal(await reopened.getTag(key('gone')), undefined, 'deletes survive too')
   })
+
+  t.test('verdicts are kept per upstream and repository and survive a reopen', async (t) => {
+    const index = await harness.open()
+    t.equal(await index.getVerdict('registry.example:5000', 'library/x'), undefined)
+    await index.putVerdict('registry.example:5000', 'library/x', { isPublic: true, checkedAt: 10 })
+    await index.putVerdict('registry.example:5000', 'private/y', { isPublic: false, checkedAt: 11 })
+    await index.putVerdict('registry.example:5000', 'library/x', { isPublic: false, checkedAt: 12 })
+    t.same(await index.getVerdict('registry.example:5000', 'library/x'), { isPublic: false, checkedAt: 12 })
+    t.equal(await index.getVerdict('other.example', 'library/x'), undefined, 'keyed by upstream')
+    await index.close()
+    const reopened = await harness.reopen(index)
+    t.teardown(() => reopened.close())
+    t.same(await reopened.getVerdict('registry.example:5000', 'private/y'), { isPublic: false, checkedAt: 11 })
+    t.same(await reopened.getVerdict('registry.example:5000', 'library/x'), { isPublic: false, checkedAt: 12 })
+  })
 }
