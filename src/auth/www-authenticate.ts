@@ -124,3 +124,29 @@ export function findBearer(header: string | string[] | undefined): BearerChallen
   const { realm = '', service, scope, error } = bearer.params
   return { realm, service, scope, error }
 }
+
+function quote(value: string): string {
+  return `"${value.replace(/["\\]/g, '\\$&')}"`
+}
+
+/** Writes challenges back as a header value, parameters quoted. */
+export function formatChallenges(challenges: Challenge[]): string {
+  return challenges
+    .map((c) => {
+      const scheme = c.scheme === 'bearer' ? 'Bearer' : c.scheme === 'basic' ? 'Basic' : c.scheme
+      const params = Object.entries(c.params).map(([name, value]) => `${name}=${quote(value)}`)
+      return params.length === 0 ? scheme : `${scheme} ${params.join(',')}`
+    })
+    .join(', ')
+}
+
+/**
+ * Points every Bearer challenge's realm at `realm`, keeping service, scope and error, so
+ * a client fetches its token through the mirror. Other schemes pass as they are.
+ */
+export function rewriteBearerRealm(header: string | string[], realm: string): string {
+  const challenges = parseWwwAuthenticate(header).map((c) =>
+    c.scheme === 'bearer' ? { ...c, params: { ...c.params, realm } } : c,
+  )
+  return formatChallenges(challenges)
+}

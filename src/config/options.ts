@@ -76,6 +76,41 @@ export const OPTIONS = [
     description: 'time the upstream may stay silent, waiting for headers or between body bytes',
     defaultText: '60',
   },
+  {
+    key: 'upstreamUsername',
+    env: 'MIRROR_UPSTREAM_USERNAME',
+    flag: '--upstream-username <user>',
+    description: "the mirror's own upstream account (rate limits); used only for repositories verified public",
+    defaultText: 'unset',
+  },
+  {
+    key: 'upstreamPassword',
+    env: 'MIRROR_UPSTREAM_PASSWORD',
+    flag: '--upstream-password <password>',
+    description: 'password or access token of that account',
+    defaultText: 'unset',
+  },
+  {
+    key: 'verdictTtl',
+    env: 'MIRROR_VERDICT_TTL',
+    flag: '--verdict-ttl <seconds>',
+    description: 'how long a public/private verdict on a repository is trusted before it is checked again',
+    defaultText: '600',
+  },
+  {
+    key: 'authRealm',
+    env: 'MIRROR_AUTH_REALM',
+    flag: '--auth-realm <mirror|upstream>',
+    description: "realm in the challenges clients get: the mirror's /token endpoint, or the upstream's own",
+    defaultText: 'mirror',
+  },
+  {
+    key: 'publicUrl',
+    env: 'MIRROR_PUBLIC_URL',
+    flag: '--public-url <url>',
+    description: "the mirror's URL as clients reach it, for the token realm; by default from each request's Host",
+    defaultText: 'unset',
+  },
 ] as const satisfies readonly OptionSpec[]
 
 export type OptionKey = (typeof OPTIONS)[number]['key']

@@ -34,6 +34,17 @@ function parseUpstream(value: string, ctx: z.RefinementCtx): { url: string; host
   return { url: `${url.origin}${url.pathname.replace(/\/+$/, '')}`, host: url.host }
 }
 
+function parsePublicUrl(value: string, ctx: z.RefinementCtx): string {
+  try {
+    const url = new URL(value)
+    if (url.protocol === 'http:' || url.protocol === 'https:') return `${url.origin}${url.pathname.replace(/\/+$/, '')}`
+  } catch {
+    // Reported below.
+  }
+  ctx.addIssue({ code: 'custom', message: 'must be the http or https URL clients reach the mirror at' })
+  return z.NEVER
+}
+
 export const settingsSchema = z
   .object({
     listen: z.string().default('0.0.0.0:5000').transform(parseListen),
@@ -48,8 +59,17 @@ export const settingsSchema = z
       .optional(),
     upstreamConnectTimeout: seconds(600).min(1).default(10),
     upstreamTimeout: seconds(3600).min(1).default(60),
+    upstreamUsername: z.string().min(1).optional(),
+    upstreamPassword: z.string().min(1).optional(),
+    verdictTtl: seconds(86_400).default(600),
+    authRealm: z.enum(['mirror', 'upstream']).default('mirror'),
+    publicUrl: z.string().transform(parsePublicUrl).optional(),
   })
   .strict()
+  .refine((s) => (s.upstreamUsername === undefined) === (s.upstreamPassword === undefined), {
+    message: 'upstreamUsername and upstreamPassword go together',
+    path: ['upstreamPassword'],
+  })
   .transform((s) => ({
     listen: s.listen,
     upstream: s.upstream,
@@ -60,6 +80,13 @@ export const settingsSchema = z
     defaultNamespace: s.defaultNamespace ?? (DOCKER_HUB_HOSTS.has(s.upstream.host) ? 'library' : ''),
     upstreamConnectTimeoutSeconds: s.upstreamConnectTimeout,
     upstreamTimeoutSeconds: s.upstreamTimeout,
+    upstreamCredentials:
+      s.upstreamUsername === undefined || s.upstreamPassword === undefined
+        ? undefined
+        : { username: s.upstreamUsername, password: s.upstreamPassword },
+    verdictTtlSeconds: s.verdictTtl,
+    authRealm: s.authRealm,
+    publicUrl: s.publicUrl,
   }))
 
 export type Config = Readonly<z.output<typeof settingsSchema>>

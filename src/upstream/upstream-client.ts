@@ -1,16 +1,28 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Dispatcher } from 'undici'
+import { basicAuthorization, type ClientCredentials } from '../auth/client-credentials.js'
 import { TokenService } from '../auth/token-service.js'
-import { findBearer, type BearerChallenge } from '../auth/www-authenticate.js'
+import { findBearer, parseWwwAuthenticate, type BearerChallenge } from '../auth/www-authenticate.js'
 import { discard } from '../http/body.js'
 import { toTransportError } from '../http/transport-errors.js'
 
 /**
- * Who the upstream request is made as. `mirror`: the mirror authenticates by itself
- * (an anonymous token for the repository's pull scope). `client`: the caller's own
- * Authorization header is forwarded as it is.
+ * Who an upstream request is made as:
+ * - `anonymous`: the token dance without credentials (how the mirror decides whether a
+ *   repository is public);
+ * - `mirror`: the token dance with the mirror's own account when one is configured, else
+ *   anonymous; only ever for repositories verified public;
+ * - `client`: the client's own Authorization header, forwarded as it is (or none).
  */
-export type UpstreamAuth = { kind: 'mirror' } | { kind: 'client'; authorization: string }
+export type UpstreamAuth =
+  { kind: 'anonymous' } | { kind: 'mirror' } | { kind: 'client'; credentials: ClientCredentials }
+
+/** How the upstream wants to be authenticated, from the challenge on its `/v2/`. */
+export type UpstreamScheme =
+  | { kind: 'none' }
+  | { kind: 'bearer'; realm: string; service: string | undefined }
+  | { kind: 'basic'; challenge: string }
+  | { kind: 'unreachable' }
 
 export interface UpstreamRequest {
   method: 'GET' | 'HEAD'
@@ -20,6 +32,8 @@ export interface UpstreamRequest {
   /** The repository the request is for: it decides the token's scope. */
   repo: string
   accept?: string
+  /** Sent as it is (Range on a pass-through). */
+  headers?: Record<string, string>
   auth: UpstreamAuth
   signal?: AbortSignal
 }
@@ -35,43 +49,87 @@ export interface UpstreamClientOptions {
   dispatcher: Dispatcher
   tokens: TokenService
   userAgent: string
+  /** The mirror's own account, for `mirror` requests. */
+  credentials?: { username: string; password: string }
 }
 
 /** Talks to the one upstream registry: paths, the token dance, transport errors. */
 export class UpstreamClient {
   private readonly origin: string
   private readonly basePath: string
+  private readonly mirrorBasic: string | undefined
   /** Learnt from the upstream's first 401, so later requests fetch their token up front. */
   private challenge: BearerChallenge | undefined
+  private scheme: UpstreamScheme | undefined
+  private probing: Promise<UpstreamScheme> | undefined
 
   constructor(private readonly options: UpstreamClientOptions) {
     const url = new URL(options.baseUrl)
     this.origin = url.origin
     this.basePath = url.pathname.replace(/\/+$/, '')
+    const { credentials } = options
+    this.mirrorBasic =
+      credentials === undefined ? undefined : basicAuthorization(credentials.username, credentials.password)
   }
 
   async send(request: UpstreamRequest): Promise<UpstreamResponse> {
-    if (request.auth.kind === 'client') return this.dispatch(request, request.auth.authorization)
+    if (request.auth.kind === 'client') {
+      const { credentials } = request.auth
+      return this.dispatch(request, credentials.kind === 'forward' ? credentials.authorization : undefined)
+    }
+    const basic = request.auth.kind === 'mirror' ? this.mirrorBasic : undefined
+    // An anonymous request asks whether a repository is public now: a cached token may
+    // carry yesterday's answer, so it always gets a fresh one.
+    const fresh = request.auth.kind === 'anonymous'
     const scope = `repository:${request.repo}:pull`
-    let token = this.challenge === undefined ? undefined : await this.token(this.challenge, [scope])
+    let token = this.challenge === undefined ? undefined : await this.token(this.challenge, [scope], basic, fresh)
     let response = await this.dispatch(request, token === undefined ? undefined : `Bearer ${token}`)
     if (response.status !== 401) return response
     const challenge = findBearer(response.headers['www-authenticate'])
     if (challenge === undefined) return response
     this.challenge = { realm: challenge.realm, service: challenge.service }
     // A token we sent and got a 401 for is stale or revoked: fetch a new one once.
-    token = await this.token(challenge, [challenge.scope ?? scope], token !== undefined)
+    token = await this.token(challenge, [challenge.scope ?? scope], basic, fresh || token !== undefined)
     await discard(response.body)
     response = await this.dispatch(request, `Bearer ${token}`)
     return response
   }
 
-  private token(challenge: BearerChallenge, scopes: string[], refresh = false): Promise<string> {
-    return this.options.tokens.token(TokenService.challengeRequest(challenge, scopes), { refresh })
+  /** The upstream's auth scheme, probed once with `GET /v2/` and then remembered. */
+  async authScheme(): Promise<UpstreamScheme> {
+    if (this.scheme !== undefined) return this.scheme
+    this.probing ??= this.probe().finally(() => (this.probing = undefined))
+    return this.probing
+  }
+
+  private async probe(): Promise<UpstreamScheme> {
+    let response: UpstreamResponse
+    try {
+      response = await this.dispatch({ method: 'GET', path: '/v2/', repo: '', auth: { kind: 'anonymous' } }, undefined)
+    } catch {
+      return { kind: 'unreachable' }
+    }
+    await discard(response.body)
+    const header = response.headers['www-authenticate']
+    const bearer = findBearer(header)
+    let scheme: UpstreamScheme
+    if (response.status !== 401) scheme = { kind: 'none' }
+    else if (bearer !== undefined) scheme = { kind: 'bearer', realm: bearer.realm, service: bearer.service }
+    else if (parseWwwAuthenticate(header).some((c) => c.scheme === 'basic')) {
+      scheme = { kind: 'basic', challenge: Array.isArray(header) ? header.join(', ') : (header ?? '') }
+    } else return { kind: 'unreachable' }
+    this.scheme = scheme
+    if (scheme.kind === 'bearer') this.challenge ??= { realm: scheme.realm, service: scheme.service }
+    return scheme
+  }
+
+  private token(challenge: BearerChallenge, scopes: string[], basic: string | undefined, refresh = false) {
+    const request = { ...TokenService.challengeRequest(challenge, scopes), basicAuthorization: basic }
+    return this.options.tokens.token(request, { refresh })
   }
 
   private async dispatch(request: UpstreamRequest, authorization: string | undefined): Promise<UpstreamResponse> {
-    const headers: Record<string, string> = { 'user-agent': this.options.userAgent }
+    const headers: Record<string, string> = { ...request.headers, 'user-agent': this.options.userAgent }
     if (request.accept !== undefined) headers.accept = request.accept
     if (authorization !== undefined) headers.authorization = authorization
     const query = request.query === undefined ? '' : `?${new URLSearchParams(request.query).toString()}`
