@@ -13,7 +13,9 @@ import { BufferPool } from './mirror/buffer-pool.js'
 import { Mirror } from './mirror/mirror.js'
 import { installErrorHandling } from './server/error-handler.js'
 import { installRequestLog } from './server/outcome.js'
+import { registerTokenRoutes } from './server/auth-routes.js'
 import { registerPullRoutes } from './server/pull-routes.js'
+import { realmOf } from './server/realm.js'
 import { registerReadForwarding, registerWriteProxy } from './server/upstream-proxy.js'
 import { UpstreamClient } from './upstream/upstream-client.js'
 import { VERSION } from './version.js'
@@ -88,28 +90,41 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const dispatcher = createDispatcher(config)
   const userAgent = `registry-mirror/${VERSION}`
   const tokens = new TokenService(dispatcher, userAgent, config.upstreamTimeoutSeconds * 1000)
-  const upstream = new UpstreamClient({ baseUrl: config.upstream.url, dispatcher, tokens, userAgent })
+  const upstream = new UpstreamClient({
+    baseUrl: config.upstream.url,
+    dispatcher,
+    tokens,
+    userAgent,
+    credentials: config.upstreamCredentials,
+  })
   const mirror = new Mirror({
     upstream,
+    dispatcher,
     store,
     index,
     upstreamHost: config.upstream.host,
     defaultNamespace: config.defaultNamespace,
     tagTtlSeconds: config.tagTtlSeconds,
+    verdictTtlSeconds: config.verdictTtlSeconds,
+    realmMode: config.authRealm,
+    upstreamTimeoutMs: config.upstreamTimeoutSeconds * 1000,
+    userAgent,
     pool: new BufferPool(READ_BUFFER_BYTES, READ_BUFFERS_RETAINED),
     now,
   })
 
-  installErrorHandling(server)
+  const realm = realmOf(mirror, config.publicUrl)
+  installErrorHandling(server, realm)
   installRequestLog(server)
   // Set early so that it also goes out on blob responses, which bypass onSend.
   server.addHook('onRequest', async (_request, reply) => {
     reply.header('docker-distribution-api-version', 'registry/2.0')
   })
   await server.register(async (scope) => {
-    registerPullRoutes(scope, mirror, await registerReadForwarding(scope, config.upstream.url))
+    registerPullRoutes(scope, mirror, realm, await registerReadForwarding(scope, config.upstream.url, realm))
   })
-  await registerWriteProxy(server, config.upstream.url)
+  registerTokenRoutes(server, mirror)
+  await registerWriteProxy(server, config.upstream.url, realm)
   server.addHook('onClose', async () => {
     await mirror.close()
     await index.close()

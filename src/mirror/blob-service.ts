@@ -1,36 +1,25 @@
 import type { BlobStore, OpenBlob } from '../cache/blob-store.js'
 import type { Index } from '../cache/cache-index.js'
 import { errors, UpstreamUnavailableError } from '../errors.js'
-import type { Digest } from '../oci/digest.js'
-import { decideRange, type ByteRange } from '../oci/range.js'
 import { contentLengthOf } from '../http/body.js'
-import type { UpstreamClient } from '../upstream/upstream-client.js'
-import { Fill } from './fill.js'
+import type { Digest } from '../oci/digest.js'
+import { decideRange } from '../oci/range.js'
+import type { UpstreamAuth, UpstreamClient } from '../upstream/upstream-client.js'
+import type { AccessVerdicts } from './access-verdicts.js'
 import type { BufferPool } from './buffer-pool.js'
-import { diskSource, type ByteSource } from './byte-source.js'
+import { diskSource } from './byte-source.js'
+import { Fill } from './fill.js'
 import { FillSource } from './fill-source.js'
+import { passThroughBlob } from './private-blobs.js'
 import type { CacheOutcome, RequestContext } from './request-context.js'
+import type { BlobBody, BlobHead } from './results.js'
 import { statusError } from './upstream-errors.js'
-
-export interface BlobBody {
-  /** Size of the whole blob; undefined only when the upstream announced none. */
-  size: number | undefined
-  /** Set for a 206 answer. */
-  range: ByteRange | undefined
-  /** The bytes to send; the caller closes it. */
-  source: ByteSource
-  outcome: CacheOutcome
-}
-
-export interface BlobHead {
-  size: number
-  outcome: CacheOutcome
-}
 
 export interface BlobServiceDeps {
   upstream: UpstreamClient
   store: BlobStore
   index: Index
+  verdicts: AccessVerdicts
   /** The upstream's identity, recorded with each blob. */
   upstreamHost: string
   /** Buffers for reading blobs from disk into responses. */
@@ -42,9 +31,12 @@ export function blobPath(repo: string, digest: string): string {
   return `/v2/${repo}/blobs/${digest}`
 }
 
+const MIRROR: UpstreamAuth = { kind: 'mirror' }
+
 /**
- * Blobs: served from disk when cached, else fetched once into the cache while every
- * concurrent request for the digest reads the same fill.
+ * Blobs of public repositories: served from disk when cached, else fetched once into the
+ * cache while every concurrent request for the digest reads the same fill. Blobs of
+ * private repositories are never stored: see private-blobs.ts.
  */
 export class BlobService {
   private readonly fills = new Map<string, Fill>()
@@ -56,11 +48,11 @@ export class BlobService {
   }
 
   async get(ctx: RequestContext, repo: string, digest: Digest, rangeHeader: string | undefined): Promise<BlobBody> {
-    // In-flight fills first: a fill leaves the map only after its file is in place.
-    const joined = this.fills.get(digest.value)
-    if (joined !== undefined) return this.fromFill(joined, rangeHeader, 'coalesced')
-    const cached = await this.deps.store.open(digest.value)
-    if (cached !== undefined) return this.fromDisk(digest.value, cached, rangeHeader)
+    const access = await this.deps.verdicts.check(ctx, repo, { kind: 'blob', digest: digest.value })
+    if (access === 'private') return this.privateGet(ctx, repo, digest, rangeHeader)
+    const local = await this.local(digest.value, rangeHeader)
+    if (local !== undefined) return local
+    // Checked again after the await: a fill started meanwhile is joined, not repeated.
     const again = this.fills.get(digest.value)
     if (again !== undefined) return this.fromFill(again, rangeHeader, 'coalesced')
     return this.fromFill(this.startFill(ctx, repo, digest.value), rangeHeader, 'miss')
@@ -68,37 +60,33 @@ export class BlobService {
 
   /**
    * Whether this repository has the blob is the upstream's to say (a client about to push
-   * asks exactly that), so a HEAD goes upstream; the cache answers only when the upstream
-   * cannot be reached.
+   * asks exactly that), so a HEAD goes upstream; for a public repository the cache
+   * answers when the upstream cannot be reached.
    */
   async head(ctx: RequestContext, repo: string, digest: Digest): Promise<BlobHead> {
+    const access = await this.deps.verdicts.check(ctx, repo, { kind: 'blob', digest: digest.value })
+    const isPrivate = access === 'private'
     let response
     try {
       response = await this.deps.upstream.send({
         method: 'HEAD',
         path: blobPath(repo, digest.value),
         repo,
-        auth: ctx.auth,
+        auth: isPrivate ? { kind: 'client', credentials: ctx.credentials } : MIRROR,
         signal: ctx.signal,
       })
     } catch (e) {
-      if (!(e instanceof UpstreamUnavailableError)) throw e
+      if (isPrivate || !(e instanceof UpstreamUnavailableError)) throw e
       return this.localHead(digest, e)
     }
     const size = contentLengthOf(response.headers)
     if (response.status === 200 && size !== undefined) {
       await response.body.dump()
-      return { size, outcome: 'miss' }
+      return { size, outcome: isPrivate ? 'bypass' : 'miss', private: isPrivate }
     }
     const error = await statusError(response)
-    if (response.status >= 500) return this.localHead(digest, error)
+    if (response.status >= 500 && !isPrivate) return this.localHead(digest, error)
     throw error
-  }
-
-  private async localHead(digest: Digest, upstreamError: Error): Promise<BlobHead> {
-    const size = this.fills.get(digest.value)?.size ?? (await this.deps.store.stat(digest.value))?.size
-    if (size === undefined) throw upstreamError
-    return { size, outcome: 'stale' }
   }
 
   /** Resolves once every fill running now has ended (committed or failed). */
@@ -112,6 +100,47 @@ export class BlobService {
     await this.settled()
   }
 
+  /**
+   * A private repository's blob: from the cache only once the upstream has confirmed, with
+   * the client's own credentials, that this client may read it there (a HEAD); otherwise
+   * streamed through without storing a byte.
+   */
+  private async privateGet(
+    ctx: RequestContext,
+    repo: string,
+    digest: Digest,
+    rangeHeader: string | undefined,
+  ): Promise<BlobBody> {
+    const auth: UpstreamAuth = { kind: 'client', credentials: ctx.credentials }
+    const held = this.fills.has(digest.value) || (await this.deps.store.stat(digest.value)) !== undefined
+    if (held) {
+      const confirm = await this.deps.upstream.send({ method: 'HEAD', path: blobPath(repo, digest.value), repo, auth })
+      if (confirm.status !== 200) throw await statusError(confirm)
+      await confirm.body.dump()
+      const local = await this.local(digest.value, rangeHeader)
+      if (local !== undefined) {
+        ctx.log.debug({ digest: digest.value }, 'private request served from the public cache')
+        return { ...local, outcome: 'hit', private: true }
+      }
+    }
+    return passThroughBlob(this.deps.upstream, ctx, repo, digest, rangeHeader)
+  }
+
+  /** The blob from an in-flight fill or the disk, if the mirror holds it. */
+  private async local(digest: string, rangeHeader: string | undefined): Promise<BlobBody | undefined> {
+    // In-flight fills first: a fill leaves the map only after its file is in place.
+    const joined = this.fills.get(digest)
+    if (joined !== undefined) return this.fromFill(joined, rangeHeader, 'coalesced')
+    const cached = await this.deps.store.open(digest)
+    return cached === undefined ? undefined : this.fromDisk(digest, cached, rangeHeader)
+  }
+
+  private async localHead(digest: Digest, upstreamError: Error): Promise<BlobHead> {
+    const size = this.fills.get(digest.value)?.size ?? (await this.deps.store.stat(digest.value))?.size
+    if (size === undefined) throw upstreamError
+    return { size, outcome: 'stale', private: false }
+  }
+
   private fromDisk(digest: string, blob: OpenBlob, rangeHeader: string | undefined): BlobBody {
     const decision = decideRange(rangeHeader, blob.size)
     if (decision.kind === 'unsatisfiable') {
@@ -120,7 +149,7 @@ export class BlobService {
     }
     this.deps.index.touchBlob(digest, this.deps.now())
     const range = decision.kind === 'partial' ? decision.range : undefined
-    return { size: blob.size, range, source: diskSource(blob, this.deps.pool), outcome: 'hit' }
+    return { size: blob.size, range, source: diskSource(blob, this.deps.pool), outcome: 'hit', private: false }
   }
 
   private async fromFill(fill: Fill, rangeHeader: string | undefined, outcome: CacheOutcome): Promise<BlobBody> {
@@ -128,12 +157,14 @@ export class BlobService {
     const size = fill.size
     if (size === undefined) {
       // No length announced: Range cannot be answered, so the whole body goes.
-      return { size, range: undefined, source: new FillSource(fill, Infinity, this.deps.pool), outcome }
+      const source = new FillSource(fill, Infinity, this.deps.pool)
+      return { size, range: undefined, source, outcome, private: false }
     }
     const decision = decideRange(rangeHeader, size)
     if (decision.kind === 'unsatisfiable') throw errors.rangeNotSatisfiable(size)
     const range = decision.kind === 'partial' ? decision.range : undefined
-    return { size, range, source: new FillSource(fill, range?.end ?? size - 1, this.deps.pool), outcome }
+    const source = new FillSource(fill, range?.end ?? size - 1, this.deps.pool)
+    return { size, range, source, outcome, private: false }
   }
 
   private startFill(ctx: RequestContext, repo: string, digest: string): Fill {
@@ -141,10 +172,11 @@ export class BlobService {
     this.fills.set(digest, fill)
     const { upstream, store, index, upstreamHost, now } = this.deps
     // The fill outlives the request that started it (a client that leaves mid-blob will
-    // most likely ask again), so it runs on its own signal, not the request's.
+    // most likely ask again), so it runs on its own signal, not the request's, and as
+    // the mirror: the repository is public, and a client's credentials are its own.
     void fill
       .run({
-        fetch: (signal) => upstream.send({ method: 'GET', path: blobPath(repo, digest), repo, auth: ctx.auth, signal }),
+        fetch: (signal) => upstream.send({ method: 'GET', path: blobPath(repo, digest), repo, auth: MIRROR, signal }),
         store,
         log: ctx.log.child({ fill: digest }),
         onCommitted: (stored) =>

@@ -4,28 +4,20 @@ import { LRUCache } from 'lru-cache'
 import type { BlobStore } from '../cache/blob-store.js'
 import { tagKeyString, type Index, type TagKey, type TagRecord } from '../cache/cache-index.js'
 import { UpstreamContentError, UpstreamUnavailableError } from '../errors.js'
-import { digestOf, tryParseDigest, type Digest } from '../oci/digest.js'
-import { ACCEPT_ALL_MANIFESTS, acceptHeaderFor, acceptKey, baseMediaType } from '../oci/media-types.js'
-import type { Reference } from '../oci/reference.js'
-import { contentLengthOf, headerValue, readLimited } from '../http/body.js'
-import type { UpstreamClient, UpstreamResponse } from '../upstream/upstream-client.js'
+import { tryParseDigest, type Digest } from '../oci/digest.js'
+import { ACCEPT_ALL_MANIFESTS, acceptHeaderFor, acceptKey } from '../oci/media-types.js'
+import { referenceText, type Reference } from '../oci/reference.js'
+import type { UpstreamAuth, UpstreamClient, UpstreamResponse } from '../upstream/upstream-client.js'
+import type { AccessVerdicts } from './access-verdicts.js'
+import { headRecord, manifestPath, readVerifiedManifest, type ManifestBody } from './manifest-body.js'
+import { passThroughManifest } from './private-manifests.js'
 import type { CacheOutcome, RequestContext } from './request-context.js'
+import type { ManifestResult } from './results.js'
 import { SingleFlight } from './single-flight.js'
 import { statusError } from './upstream-errors.js'
 
-/** Registries refuse manifests over 4 MiB; a bigger answer is not a manifest. */
-export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 /** Manifests are read far more often than layers and are tiny: keep the hot ones in memory. */
 const MEMORY_CACHE_BYTES = 32 * 1024 * 1024
-
-export interface ManifestResult {
-  digest: string
-  mediaType: string
-  size: number
-  /** Present when the caller asked for the body. */
-  body?: Buffer
-  outcome: CacheOutcome
-}
 
 interface Resolved {
   record: TagRecord
@@ -37,19 +29,19 @@ export interface ManifestServiceDeps {
   upstream: UpstreamClient
   store: BlobStore
   index: Index
+  verdicts: AccessVerdicts
   upstreamHost: string
   tagTtlMs: number
   now: () => number
 }
 
-function manifestPath(repo: string, reference: string): string {
-  return `/v2/${repo}/manifests/${reference}`
-}
+const MIRROR: UpstreamAuth = { kind: 'mirror' }
 
 /**
- * Manifests: by digest they are immutable and served from the cache; a tag resolves to
+ * Manifests of public repositories: by digest they are immutable and served from the cache; a tag resolves to
  * a digest through a mapping kept per kind of client, re-checked with a HEAD once older
- * than the TTL, and served stale when the upstream cannot be asked.
+ * than the TTL, and served stale when the upstream cannot be asked. Private
+ * repositories' manifests pass through (private-manifests.ts).
  *
  * Upstream requests here are shared by every caller of a flight, so they do not carry
  * one client's abort signal; the upstream timeouts bound them instead.
@@ -71,6 +63,9 @@ export class ManifestService {
     accept: string | string[] | undefined,
     wantBody: boolean,
   ): Promise<ManifestResult> {
+    const probe = { kind: 'manifest' as const, reference: referenceText(reference) }
+    const access = await this.deps.verdicts.check(ctx, repo, probe)
+    if (access === 'private') return passThroughManifest(this.deps.upstream, ctx, repo, reference, accept, wantBody)
     if (reference.kind === 'digest') return this.byDigest(ctx, repo, reference.digest, wantBody)
     const key: TagKey = { upstream: this.deps.upstreamHost, repo, tag: reference.tag, accept: acceptKey(accept) }
     const known = await this.deps.index.getTag(key).catch((e: unknown) => {
@@ -85,9 +80,10 @@ export class ManifestService {
       resolved = flight.joined ? { ...flight.value, outcome: 'coalesced' } : flight.value
     }
     const { record, outcome } = resolved
-    if (!wantBody) return { digest: record.digest, mediaType: record.mediaType, size: record.size, outcome }
+    const head = { digest: record.digest, mediaType: record.mediaType, size: record.size, outcome, private: false }
+    if (!wantBody) return head
     const body = resolved.body ?? (await this.byDigest(ctx, repo, parseKnownDigest(record.digest), true)).body
-    return { digest: record.digest, mediaType: record.mediaType, size: record.size, body, outcome }
+    return { ...head, body }
   }
 
   private async byDigest(
@@ -113,11 +109,11 @@ export class ManifestService {
       // On disk but not in the index (a lost index): put the record back.
       await this.remember(ctx, { digest, mediaType, size })
     }
-    if (!wantBody) return { digest, mediaType, size, outcome: 'hit' }
+    if (!wantBody) return { digest, mediaType, size, outcome: 'hit', private: false }
     const body = this.bodies.get(digest) ?? (await this.deps.store.read(digest))
     if (body === undefined) return undefined
     this.bodies.set(digest, body)
-    return { digest, mediaType, size, body, outcome: 'hit' }
+    return { digest, mediaType, size, body, outcome: 'hit', private: false }
   }
 
   private async fetchByDigest(ctx: RequestContext, repo: string, digest: Digest): Promise<ManifestResult> {
@@ -126,11 +122,11 @@ export class ManifestService {
       path: manifestPath(repo, digest.value),
       repo,
       accept: ACCEPT_ALL_MANIFESTS,
-      auth: ctx.auth,
+      auth: MIRROR,
     })
-    const fetched = await this.readManifest(response, digest)
+    const fetched = await readVerifiedManifest(response, digest)
     await this.keep(ctx, fetched)
-    return { ...fetched, outcome: 'miss' }
+    return { ...fetched, outcome: 'miss', private: false }
   }
 
   /** A stale or missing tag: ask the upstream, keep the answer, or fall back to the stale one. */
@@ -149,9 +145,9 @@ export class ManifestService {
       path: manifestPath(key.repo, key.tag),
       repo: key.repo,
       accept: acceptHeaderFor(key.accept),
-      auth: ctx.auth,
+      auth: MIRROR,
     })
-    const fetched = await this.readManifest(response, undefined)
+    const fetched = await readVerifiedManifest(response, undefined)
     await this.keep(ctx, fetched)
     const record = {
       digest: fetched.digest,
@@ -175,7 +171,7 @@ export class ManifestService {
         path: manifestPath(key.repo, key.tag),
         repo: key.repo,
         accept: acceptHeaderFor(key.accept),
-        auth: ctx.auth,
+        auth: MIRROR,
       })
     } catch (e) {
       if (known !== undefined && e instanceof UpstreamUnavailableError) return this.stale(ctx, known, e)
@@ -201,31 +197,8 @@ export class ManifestService {
     return { record: known, outcome: 'stale' }
   }
 
-  private async readManifest(
-    response: UpstreamResponse,
-    expected: Digest | undefined,
-  ): Promise<{ digest: string; mediaType: string; size: number; body: Buffer }> {
-    if (response.status !== 200) throw await statusError(response)
-    const announced = contentLengthOf(response.headers)
-    if (announced !== undefined && announced > MAX_MANIFEST_BYTES) {
-      await response.body.dump()
-      throw new UpstreamContentError(`manifest of ${announced} bytes is over the ${MAX_MANIFEST_BYTES} limit`)
-    }
-    const body = await readLimited(response.body, MAX_MANIFEST_BYTES)
-    const headerDigest = tryParseDigest(headerValue(response.headers, 'docker-content-digest'))
-    const want = expected ?? headerDigest
-    const actual = digestOf(want?.algorithm ?? 'sha256', body)
-    if (want !== undefined && actual !== want.value) {
-      throw new UpstreamContentError(`manifest hashes to ${actual}, expected ${want.value}`)
-    }
-    return { digest: actual, mediaType: mediaTypeOf(response, body), size: body.length, body }
-  }
-
   /** Keeps a verified manifest in memory, on disk and in the index; failures only cost caching. */
-  private async keep(
-    ctx: RequestContext,
-    m: { digest: string; mediaType: string; size: number; body: Buffer },
-  ): Promise<void> {
+  private async keep(ctx: RequestContext, m: ManifestBody): Promise<void> {
     this.bodies.set(m.digest, m.body)
     try {
       const writer = await this.deps.store.createWriter({
@@ -264,25 +237,4 @@ function parseKnownDigest(value: string): Digest {
   const digest = tryParseDigest(value)
   if (digest === undefined) throw new UpstreamContentError(`index holds an invalid digest ${value}`)
   return digest
-}
-
-/** A tag mapping from a HEAD answer, when it carries everything a client's HEAD needs. */
-function headRecord(response: UpstreamResponse, now: number): TagRecord | undefined {
-  const digest = tryParseDigest(headerValue(response.headers, 'docker-content-digest'))
-  const size = contentLengthOf(response.headers)
-  const mediaType = baseMediaType(headerValue(response.headers, 'content-type'))
-  if (digest === undefined || size === undefined || mediaType === undefined) return undefined
-  return { digest: digest.value, size, mediaType, checkedAt: now }
-}
-
-function mediaTypeOf(response: UpstreamResponse, body: Buffer): string {
-  const header = baseMediaType(headerValue(response.headers, 'content-type'))
-  if (header !== undefined && header !== 'application/json' && header !== 'text/plain') return header
-  try {
-    const declared = (JSON.parse(body.toString('utf8')) as { mediaType?: unknown }).mediaType
-    if (typeof declared === 'string') return declared
-  } catch {
-    // Not JSON: keep what the header said.
-  }
-  return header ?? 'application/octet-stream'
 }

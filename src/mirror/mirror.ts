@@ -1,20 +1,29 @@
+import type { Dispatcher } from 'undici'
 import type { BlobStore } from '../cache/blob-store.js'
 import type { Index } from '../cache/cache-index.js'
 import { normaliseName, validateName } from '../oci/reference.js'
 import type { UpstreamClient } from '../upstream/upstream-client.js'
+import { AccessVerdicts } from './access-verdicts.js'
 import { BlobService } from './blob-service.js'
 import type { BufferPool } from './buffer-pool.js'
 import { ManifestService } from './manifest-service.js'
 import { ReferrersService } from './referrers-service.js'
+import { RegistryAuth } from './registry-auth.js'
 import { TagListService } from './tag-list-service.js'
 
 export interface MirrorDeps {
   upstream: UpstreamClient
+  /** For relaying client token requests to the upstream's realm. */
+  dispatcher: Dispatcher
   store: BlobStore
   index: Index
   upstreamHost: string
   defaultNamespace: string
   tagTtlSeconds: number
+  verdictTtlSeconds: number
+  realmMode: 'mirror' | 'upstream'
+  upstreamTimeoutMs: number
+  userAgent: string
   pool: BufferPool
   now: () => number
 }
@@ -25,20 +34,30 @@ export class Mirror {
   readonly blobs: BlobService
   readonly tags: TagListService
   readonly referrers: ReferrersService
+  readonly auth: RegistryAuth
 
   constructor(private readonly deps: MirrorDeps) {
     const { upstream, store, index, upstreamHost, now } = deps
+    const verdicts = new AccessVerdicts({ upstream, index, upstreamHost, ttlMs: deps.verdictTtlSeconds * 1000, now })
     this.manifests = new ManifestService({
       upstream,
       store,
       index,
+      verdicts,
       upstreamHost,
       tagTtlMs: deps.tagTtlSeconds * 1000,
       now,
     })
-    this.blobs = new BlobService({ upstream, store, index, upstreamHost, pool: deps.pool, now })
-    this.tags = new TagListService(upstream)
-    this.referrers = new ReferrersService(upstream)
+    this.blobs = new BlobService({ upstream, store, index, verdicts, upstreamHost, pool: deps.pool, now })
+    this.tags = new TagListService(upstream, verdicts)
+    this.referrers = new ReferrersService(upstream, verdicts)
+    this.auth = new RegistryAuth({
+      upstream,
+      dispatcher: deps.dispatcher,
+      realmMode: deps.realmMode,
+      timeoutMs: deps.upstreamTimeoutMs,
+      userAgent: deps.userAgent,
+    })
   }
 
   /** Validates a client's repository name and returns the name the upstream and cache use. */

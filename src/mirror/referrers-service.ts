@@ -1,10 +1,14 @@
 import type { UpstreamClient, UpstreamResponse } from '../upstream/upstream-client.js'
+import { upstreamAuthFor, type AccessVerdicts } from './access-verdicts.js'
 import type { RequestContext } from './request-context.js'
 import { statusError } from './upstream-errors.js'
 
 /** The referrers API, passed through: the answer depends on what the upstream holds now. */
 export class ReferrersService {
-  constructor(private readonly upstream: UpstreamClient) {}
+  constructor(
+    private readonly upstream: UpstreamClient,
+    private readonly verdicts: AccessVerdicts,
+  ) {}
 
   /** The upstream's 200 answer, body unread; any other status is thrown to be relayed. */
   async get(
@@ -12,17 +16,18 @@ export class ReferrersService {
     repo: string,
     digest: string,
     artifactType: string | undefined,
-  ): Promise<UpstreamResponse> {
+  ): Promise<UpstreamResponse & { private: boolean }> {
+    const access = await this.verdicts.check(ctx, repo, { kind: 'tags' })
     const response = await this.upstream.send({
       method: 'GET',
       path: `/v2/${repo}/referrers/${digest}`,
       query: artifactType === undefined ? undefined : { artifactType },
       repo,
       accept: 'application/vnd.oci.image.index.v1+json',
-      auth: ctx.auth,
+      auth: upstreamAuthFor(access, ctx),
       signal: ctx.signal,
     })
     if (response.status !== 200) throw await statusError(response)
-    return response
+    return { ...response, private: access === 'private' }
   }
 }

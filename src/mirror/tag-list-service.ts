@@ -2,6 +2,7 @@ import { UpstreamContentError } from '../errors.js'
 import { nextLink, paginate, type Page } from '../oci/pagination.js'
 import { readLimited } from '../http/body.js'
 import type { UpstreamClient } from '../upstream/upstream-client.js'
+import { upstreamAuthFor, type AccessVerdicts } from './access-verdicts.js'
 import type { RequestContext } from './request-context.js'
 import { statusError } from './upstream-errors.js'
 
@@ -12,6 +13,7 @@ const MAX_TAG_LIST_BYTES = 16 * 1024 * 1024
 export interface TagList {
   name: string
   page: Page<string>
+  private: boolean
 }
 
 /**
@@ -20,9 +22,14 @@ export interface TagList {
  * following the upstream's Link headers and pages it as the spec says.
  */
 export class TagListService {
-  constructor(private readonly upstream: UpstreamClient) {}
+  constructor(
+    private readonly upstream: UpstreamClient,
+    private readonly verdicts: AccessVerdicts,
+  ) {}
 
   async list(ctx: RequestContext, repo: string, n: number | undefined, last: string | undefined): Promise<TagList> {
+    const access = await this.verdicts.check(ctx, repo, { kind: 'tags' })
+    const auth = upstreamAuthFor(access, ctx)
     const tags = new Set<string>()
     let name = repo
     const path = `/v2/${repo}/tags/list`
@@ -33,7 +40,7 @@ export class TagListService {
         path,
         query,
         repo,
-        auth: ctx.auth,
+        auth,
         signal: ctx.signal,
       })
       if (response.status !== 200) throw await statusError(response)
@@ -46,7 +53,7 @@ export class TagListService {
       if (target === undefined || target.pathname !== path || target.origin !== 'http://upstream') break
       query = Object.fromEntries(target.searchParams)
     }
-    return { name, page: paginate([...tags].sort(), n, last) }
+    return { name, page: paginate([...tags].sort(), n, last), private: access === 'private' }
   }
 }
 

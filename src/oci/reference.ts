@@ -35,3 +35,8 @@ export function normaliseName(name: string, defaultNamespace: string): string {
   if (defaultNamespace === '' || name.includes('/')) return name
   return `${defaultNamespace}/${name}`
 }
+
+/** The reference as it stands in a URL: the tag, or the digest. */
+export function referenceText(reference: Reference): string {
+  return reference.kind === 'tag' ? reference.tag : reference.digest.value
+}

@@ -1,13 +1,15 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { BlobBody } from '../mirror/blob-service.js'
+import type { BlobBody } from '../mirror/results.js'
 import type { Mirror } from '../mirror/mirror.js'
 import { parseApiPath } from '../oci/api-path.js'
 import { parseDigest } from '../oci/digest.js'
 import { parsePageSize } from '../oci/pagination.js'
 import { contentRange, rangeLength } from '../oci/range.js'
 import { parseReference } from '../oci/reference.js'
+import { ping } from './auth-routes.js'
 import { setOutcome } from './outcome.js'
+import type { Realm } from './realm.js'
 import { contextOf } from './request-context.js'
 import { readFirst, sendBytes } from './send-bytes.js'
 
@@ -15,6 +17,8 @@ export type Forward = (request: FastifyRequest, reply: FastifyReply) => Promise<
 
 /** Blobs never change under a digest: clients and proxies may keep them for good. */
 const IMMUTABLE = 'public, max-age=31536000, immutable'
+/** A private repository's content: the client may keep it, no shared cache may. */
+const PRIVATE = 'private'
 
 function firstQuery(request: FastifyRequest, name: string): string | undefined {
   const value = (request.query as Record<string, string | string[] | undefined>)[name]
@@ -38,6 +42,7 @@ async function manifest(mirror: Mirror, request: FastifyRequest, reply: FastifyR
     'docker-content-digest': result.digest,
     etag: `"${result.digest}"`,
   })
+  if (result.private) reply.header('cache-control', PRIVATE)
   if (clientHas(request, result.digest)) return reply.code(304).send()
   if (head) return reply.header('content-length', result.size).send()
   return reply.send(result.body)
@@ -58,10 +63,12 @@ async function blob(mirror: Mirror, request: FastifyRequest, reply: FastifyReply
   if (request.method === 'HEAD') {
     const head = await mirror.blobs.head(ctx, repo, digest)
     setOutcome(request, head.outcome)
+    if (head.private) reply.header('cache-control', PRIVATE)
     return reply.header('content-length', head.size).send()
   }
   const body = await mirror.blobs.get(ctx, repo, digest, request.headers.range)
   setOutcome(request, body.outcome)
+  if (body.private) reply.header('cache-control', PRIVATE)
   if (body.range !== undefined && body.size !== undefined) {
     reply.code(206).headers({
       'content-range': contentRange(body.range, body.size),
@@ -96,6 +103,7 @@ async function tags(mirror: Mirror, request: FastifyRequest, reply: FastifyReply
   const n = parsePageSize(firstQuery(request, 'n'))
   const last = firstQuery(request, 'last')
   const list = await mirror.tags.list(contextOf(request), repo, n, last)
+  if (list.private) reply.header('cache-control', PRIVATE)
   if (list.page.next !== undefined && n !== undefined) {
     const query = new URLSearchParams({ n: String(n), last: list.page.next })
     reply.header('link', `</v2/${name}/tags/list?${query.toString()}>; rel="next"`)
@@ -114,6 +122,7 @@ async function referrers(
   const digest = parseDigest(digestText)
   const artifactType = firstQuery(request, 'artifactType')
   const response = await mirror.referrers.get(contextOf(request), repo, digest.value, artifactType)
+  if (response.private) reply.header('cache-control', PRIVATE)
   for (const header of ['content-type', 'content-length', 'link', 'oci-filters-applied']) {
     const value = response.headers[header]
     if (value !== undefined) reply.header(header, value)
@@ -125,12 +134,12 @@ async function referrers(
  * GET and HEAD under /v2/: the pull API the mirror implements itself. Paths it does not
  * model (catalog, upload sessions) go to `forward`, unchanged.
  */
-export function registerPullRoutes(scope: FastifyInstance, mirror: Mirror, forward: Forward): void {
+export function registerPullRoutes(scope: FastifyInstance, mirror: Mirror, realm: Realm, forward: Forward): void {
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     const path = parseApiPath(request.url)
     switch (path.kind) {
       case 'ping':
-        return reply.send({})
+        return ping(mirror, realm, request, reply)
       case 'manifest':
         return manifest(mirror, request, reply, path.name, path.reference)
       case 'blob':

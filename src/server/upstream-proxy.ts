@@ -3,6 +3,7 @@ import replyFrom from '@fastify/reply-from'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import type { Forward } from './pull-routes.js'
+import type { Origin, Realm } from './realm.js'
 
 /** Push and delete: the mirror forwards them untouched and never caches what they carry. */
 const WRITE_METHODS = ['DELETE', 'PATCH', 'POST', 'PUT', 'OPTIONS']
@@ -10,30 +11,35 @@ const WRITE_METHODS = ['DELETE', 'PATCH', 'POST', 'PUT', 'OPTIONS']
 interface UpstreamTarget {
   origin: string
   basePath: string
-  /** Upload `Location`s the upstream makes absolute are made relative, so the client stays here. */
-  rewriteHeaders: (headers: IncomingHttpHeaders) => IncomingHttpHeaders
+  /**
+   * Upload `Location`s the upstream makes absolute are made relative, and challenges name
+   * the mirror's realm, so the client stays on the mirror.
+   */
+  rewriteHeaders: (headers: IncomingHttpHeaders, request?: Origin) => IncomingHttpHeaders
 }
 
-function targetOf(upstreamUrl: string): UpstreamTarget {
+function targetOf(upstreamUrl: string, realm: Realm): UpstreamTarget {
   const url = new URL(upstreamUrl)
   const basePath = url.pathname.replace(/\/+$/, '')
   const prefix = `${url.origin}${basePath}`
   return {
     origin: url.origin,
     basePath,
-    rewriteHeaders: (headers) => {
-      const location = headers.location
-      if (typeof location === 'string' && location.startsWith(`${prefix}/`)) {
-        return { ...headers, location: location.slice(prefix.length) }
+    rewriteHeaders: (headers, request) => {
+      const out = { ...headers }
+      if (typeof out.location === 'string' && out.location.startsWith(`${prefix}/`)) {
+        out.location = out.location.slice(prefix.length)
       }
-      return headers
+      const challenge = out['www-authenticate']
+      if (challenge !== undefined && request !== undefined) out['www-authenticate'] = realm.relay(challenge, request)
+      return out
     },
   }
 }
 
 /** Writes under /v2/ go to the upstream with @fastify/http-proxy, client headers and all. */
-export async function registerWriteProxy(app: FastifyInstance, upstreamUrl: string): Promise<void> {
-  const target = targetOf(upstreamUrl)
+export async function registerWriteProxy(app: FastifyInstance, upstreamUrl: string, realm: Realm): Promise<void> {
+  const target = targetOf(upstreamUrl, realm)
   await app.register(httpProxy, {
     upstream: target.origin,
     prefix: '/v2',
@@ -47,8 +53,12 @@ export async function registerWriteProxy(app: FastifyInstance, upstreamUrl: stri
  * GETs the mirror does not model (the catalog, upload status) are forwarded the same way.
  * http-proxy keeps its reply-from to itself, so this scope registers its own.
  */
-export async function registerReadForwarding(scope: FastifyInstance, upstreamUrl: string): Promise<Forward> {
-  const target = targetOf(upstreamUrl)
+export async function registerReadForwarding(
+  scope: FastifyInstance,
+  upstreamUrl: string,
+  realm: Realm,
+): Promise<Forward> {
+  const target = targetOf(upstreamUrl, realm)
   await scope.register(replyFrom, { base: target.origin })
   return (request, reply) => reply.from(`${target.basePath}${request.url}`, { rewriteHeaders: target.rewriteHeaders })
 }

@@ -27,6 +27,8 @@ export interface MirrorOptions {
   cacheDir?: string
   settings?: RawSettings
   index?: Index
+  /** A clock for the mirror, to move time forward without waiting. */
+  now?: () => number
 }
 
 /** A config as a user would write it: flags over defaults, validated by the real loader. */
@@ -51,7 +53,7 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
       callback()
     },
   })
-  const app = await buildApp(config, { logger: { stream: sink }, index: options.index })
+  const app = await buildApp(config, { logger: { stream: sink }, index: options.index, now: options.now })
   await app.server.listen({ host: '127.0.0.1', port: 0 })
   const { port } = app.server.server.address() as AddressInfo
   let stopped = false

@@ -2,6 +2,7 @@ import type { Test } from 'tap'
 import type { RawSettings } from '../../src/config/options.js'
 import { startFaultProxy, type FaultProxy } from './fault-proxy.js'
 import { startMirror, type RunningMirror } from './mirror.js'
+import type { TokenServerOptions } from './token-server.js'
 import { startUpstream, type Upstream } from './upstream.js'
 
 export interface Stack {
@@ -17,14 +18,18 @@ export interface Stack {
  */
 export async function startStack(
   t: Test,
-  options: { settings?: RawSettings; faultProxy?: boolean } = {},
+  options: { settings?: RawSettings; faultProxy?: boolean; now?: () => number; tokens?: TokenServerOptions } = {},
 ): Promise<Stack> {
-  const upstream = await startUpstream()
+  const upstream = await startUpstream(options.tokens)
   t.teardown(() => upstream.close())
   const proxy =
     options.faultProxy === true ? await startFaultProxy(upstream.registry.url, upstream.storageDir) : undefined
   if (proxy !== undefined) t.teardown(() => proxy.close())
-  const mirror = await startMirror({ upstream: proxy?.url ?? upstream.registry.url, settings: options.settings })
+  const mirror = await startMirror({
+    upstream: proxy?.url ?? upstream.registry.url,
+    settings: options.settings,
+    now: options.now,
+  })
   t.teardown(() => mirror.close())
   return { upstream, mirror, proxy }
 }

@@ -61,8 +61,11 @@ t.test('bad names, tags, digests and paths get 4xx OCI errors, never a 5xx', asy
 t.test('the API version check', async (t) => {
   const { mirror } = await startStack(t)
   for (const path of ['/v2/', '/v2', '/v2/?ns=docker.io']) {
-    const result = await http(`${mirror.url}${path}`)
-    t.equal(result.status, 200, path)
-    t.equal(result.headers['docker-distribution-api-version'], 'registry/2.0')
+    const anonymous = await http(`${mirror.url}${path}`)
+    t.equal(anonymous.status, 401, `${path}: a token-auth upstream makes the ping a challenge`)
+    t.equal(anonymous.headers['docker-distribution-api-version'], 'registry/2.0')
+    t.equal(anonymous.headers['www-authenticate'], `Bearer realm="${mirror.url}/token",service="test-registry"`)
+    const withToken = await http(`${mirror.url}${path}`, { headers: { authorization: 'Bearer abc' } })
+    t.equal(withToken.status, 200, `${path}: a client with credentials is answered`)
   }
 })

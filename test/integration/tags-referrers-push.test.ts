@@ -35,9 +35,19 @@ t.test('tag lists are paged by n and last with a Link header, though Distributio
   t.same(JSON.parse(third.body.toString()), { name: 'library/small', tags: ['latest'] })
   t.equal(third.headers.link, undefined, 'no Link on the last page')
 
+  // Like Docker Hub, an absent repository looks private: the anonymous client is challenged…
   const missing = await http(`${mirror.url}/v2/library/nothing-here/tags/list`)
-  t.equal(missing.status, 404)
-  t.match(JSON.parse(missing.body.toString()), { errors: [{ code: 'NAME_UNKNOWN' }] })
+  t.equal(missing.status, 401)
+  t.match(missing.headers['www-authenticate'], `realm="${mirror.url}/token"`)
+  // …and one with credentials learns it is not there.
+  const basic = Buffer.from(`${SEED_USER}:${SEED_PASSWORD}`).toString('base64')
+  const tokenUrl = `${mirror.url}/token?service=test-registry&scope=repository:library/nothing-here:pull`
+  const { token } = (await json(tokenUrl, { authorization: `Basic ${basic}` })).body as { token: string }
+  const known = await http(`${mirror.url}/v2/library/nothing-here/tags/list`, {
+    headers: { authorization: `Bearer ${token}` },
+  })
+  t.equal(known.status, 404)
+  t.match(JSON.parse(known.body.toString()), { errors: [{ code: 'NAME_UNKNOWN' }] })
 })
 
 t.test('referrers are passed through (Distribution 2.8 has none: its 404 is relayed)', async (t) => {
@@ -58,7 +68,7 @@ t.test('a push through the mirror is forwarded to the upstream, and nothing of i
   const challenge = await http(`${mirror.url}/v2/${repo}/blobs/uploads/`, { method: 'POST' })
   t.equal(challenge.status, 401, "the upstream's challenge is relayed")
   const bearer = findBearer(challenge.headers['www-authenticate'])!
-  t.equal(bearer.realm, upstream.tokens.realm)
+  t.equal(bearer.realm, `${mirror.url}/token`, "the challenge names the mirror's token endpoint")
   const basic = Buffer.from(`${SEED_USER}:${SEED_PASSWORD}`).toString('base64')
   const tokenUrl = `${bearer.realm}?service=${bearer.service}&scope=${encodeURIComponent(bearer.scope!)}`
   const { token } = (await json(tokenUrl, { authorization: `Basic ${basic}` })).body as { token: string }
@@ -80,6 +90,19 @@ t.test('a push through the mirror is forwarded to the upstream, and nothing of i
 
   const pulled = await http(`${mirror.url}/v2/${repo}/blobs/${digest}`)
   t.same(pulled.body, data, 'and can be pulled back through the mirror')
+})
+
+t.test('skopeo pushes through the mirror: the ping sends it to the token endpoint with its credentials', async (t) => {
+  const { upstream, mirror } = await startStack(t)
+  const host = upstream.registry.url.slice('http://'.length)
+  const from = `docker://${host}/library/small:1`
+  await skopeo(['copy', '--quiet', '--src-tls-verify=false', ...creds, from, `docker://${mirror.host}/public/app:v2`])
+  t.ok(
+    upstream.registry
+      .accessLog()
+      .some((e) => e.method === 'PUT' && e.path === '/v2/public/app/manifests/v2' && e.status === 201),
+  )
+  t.ok(upstream.tokens.requests.some((r) => r.user === SEED_USER && r.scopes.some((s) => s.includes('public/app'))))
 })
 
 t.test('GETs the mirror does not model are forwarded (the catalog)', async (t) => {

@@ -1,0 +1,94 @@
+import type { Index } from '../cache/cache-index.js'
+import { UpstreamStatusError, pickRelayedHeaders } from '../errors.js'
+import { discard } from '../http/body.js'
+import { ACCEPT_ALL_MANIFESTS } from '../oci/media-types.js'
+import type { UpstreamAuth, UpstreamClient } from '../upstream/upstream-client.js'
+import type { RequestContext } from './request-context.js'
+import { SingleFlight } from './single-flight.js'
+
+export type Access = 'public' | 'private'
+
+/** What the request is about: the anonymous check asks the upstream for exactly that. */
+export type Probe = { kind: 'manifest'; reference: string } | { kind: 'blob'; digest: string } | { kind: 'tags' }
+
+export interface AccessVerdictsDeps {
+  upstream: UpstreamClient
+  index: Index
+  upstreamHost: string
+  ttlMs: number
+  now: () => number
+}
+
+/**
+ * Decides whether a repository is public: whether an anonymous client may pull it
+ * upstream. The mirror asks as nobody (an anonymous token for the pull scope) and
+ * never on a client's say-so; 200 means public; 401, 403 and 404 mean private or
+ * absent (Docker Hub does not tell them apart). Verdicts are kept for a while, negative
+ * ones too. When the upstream cannot be asked, the last verdict stands; with none, the
+ * repository is treated as private: nothing is stored and nothing is served from cache.
+ */
+export class AccessVerdicts {
+  private readonly flights = new SingleFlight<Access>()
+
+  constructor(private readonly deps: AccessVerdictsDeps) {}
+
+  async check(ctx: RequestContext, repo: string, probe: Probe): Promise<Access> {
+    const { index, upstreamHost, ttlMs, now } = this.deps
+    const known = await index.getVerdict(upstreamHost, repo).catch((e: unknown) => {
+      ctx.log.warn({ err: e }, 'index unavailable for verdict lookup')
+      return undefined
+    })
+    if (known !== undefined && now() - known.checkedAt < ttlMs) return known.isPublic ? 'public' : 'private'
+    try {
+      return (await this.flights.run(repo, () => this.ask(repo, probe))).value
+    } catch (e) {
+      if (known === undefined) {
+        ctx.log.warn({ err: e, repo }, 'repository access unknown; treated as private')
+        return 'private'
+      }
+      ctx.log.warn({ err: e, repo }, 'repository access not re-checked; last verdict stands')
+      return known.isPublic ? 'public' : 'private'
+    }
+  }
+
+  private async ask(repo: string, probe: Probe): Promise<Access> {
+    let status = await this.anonymousStatus(repo, probe)
+    // 404 for one manifest or blob says nothing about the repository: ask about it instead.
+    if (status === 404 && probe.kind !== 'tags') status = await this.anonymousStatus(repo, { kind: 'tags' })
+    let access: Access
+    if (status === 200) access = 'public'
+    else if (status === 401 || status === 403 || status === 404) access = 'private'
+    else throw new UpstreamStatusError(status, {}, Buffer.alloc(0))
+    await this.deps.index
+      .putVerdict(this.deps.upstreamHost, repo, { isPublic: access === 'public', checkedAt: this.deps.now() })
+      .catch(() => {})
+    return access
+  }
+
+  private async anonymousStatus(repo: string, probe: Probe): Promise<number> {
+    const path =
+      probe.kind === 'manifest'
+        ? `/v2/${repo}/manifests/${probe.reference}`
+        : probe.kind === 'blob'
+          ? `/v2/${repo}/blobs/${probe.digest}`
+          : `/v2/${repo}/tags/list`
+    const response = await this.deps.upstream.send({
+      method: probe.kind === 'tags' ? 'GET' : 'HEAD',
+      path,
+      query: probe.kind === 'tags' ? { n: '1' } : undefined,
+      repo,
+      accept: probe.kind === 'manifest' ? ACCEPT_ALL_MANIFESTS : undefined,
+      auth: { kind: 'anonymous' },
+    })
+    await discard(response.body)
+    if (response.status >= 500 || response.status === 429) {
+      throw new UpstreamStatusError(response.status, pickRelayedHeaders(response.headers), Buffer.alloc(0))
+    }
+    return response.status
+  }
+}
+
+/** Public content is fetched as the mirror, private content as the client, nothing else. */
+export function upstreamAuthFor(access: Access, ctx: RequestContext): UpstreamAuth {
+  return access === 'public' ? { kind: 'mirror' } : { kind: 'client', credentials: ctx.credentials }
+}

@@ -1,0 +1,51 @@
+import { pipeline } from 'node:stream'
+import { contentLengthOf, headerValue } from '../http/body.js'
+import type { Digest } from '../oci/digest.js'
+import type { ByteRange } from '../oci/range.js'
+import type { UpstreamClient } from '../upstream/upstream-client.js'
+import type { BlobBody } from './results.js'
+import type { RequestContext } from './request-context.js'
+import { StreamSource, VerifyingPassThrough } from './stream-source.js'
+import { statusError } from './upstream-errors.js'
+
+/** `bytes 0-99/1000` → the range and the total; undefined when malformed. */
+export function parseContentRange(value: string | undefined): { range: ByteRange; size: number } | undefined {
+  const match = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(value ?? '')
+  if (match === null) return undefined
+  const [start, end, size] = [Number(match[1]), Number(match[2]), Number(match[3])]
+  return start <= end && end < size ? { range: { start, end }, size } : undefined
+}
+
+/**
+ * A private repository's blob, streamed from the upstream with the client's credentials
+ * and never stored. Range goes upstream as the client sent it; a whole body is verified
+ * on the way, its last chunk held back until the digest matches.
+ */
+export async function passThroughBlob(
+  upstream: UpstreamClient,
+  ctx: RequestContext,
+  repo: string,
+  digest: Digest,
+  rangeHeader: string | undefined,
+): Promise<BlobBody> {
+  const response = await upstream.send({
+    method: 'GET',
+    path: `/v2/${repo}/blobs/${digest.value}`,
+    repo,
+    headers: rangeHeader === undefined ? undefined : { range: rangeHeader },
+    auth: { kind: 'client', credentials: ctx.credentials },
+    signal: ctx.signal,
+  })
+  if (response.status === 206) {
+    const partial = parseContentRange(headerValue(response.headers, 'content-range'))
+    if (partial !== undefined) {
+      const source = new StreamSource(response.body, partial.range.start)
+      return { size: partial.size, range: partial.range, source, outcome: 'bypass', private: true }
+    }
+  }
+  if (response.status !== 200) throw await statusError(response)
+  const size = contentLengthOf(response.headers)
+  const verified = new VerifyingPassThrough(digest, size)
+  pipeline(response.body, verified, () => {})
+  return { size, range: undefined, source: new StreamSource(verified, 0), outcome: 'bypass', private: true }
+}

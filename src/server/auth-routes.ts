@@ -1,0 +1,43 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { classifyAuthorization } from '../auth/client-credentials.js'
+import { ociErrorBody } from '../errors.js'
+import type { Mirror } from '../mirror/mirror.js'
+import { TOKEN_PATH, type Realm } from './realm.js'
+
+/** The `/v2/` ping: 200, or 401 with the challenge that sends a client to a realm. */
+export async function ping(mirror: Mirror, realm: Realm, request: FastifyRequest, reply: FastifyReply) {
+  const credentials = classifyAuthorization(request.headers.authorization)
+  const challenge = await mirror.auth.pingChallenge(credentials, realm.url(request))
+  if (challenge === undefined) return reply.send({})
+  return reply
+    .code(401)
+    .header('www-authenticate', challenge)
+    .send(ociErrorBody('UNAUTHORIZED', 'authentication required'))
+}
+
+/**
+ * The mirror's token endpoint: GET (Docker's flow) and POST (OAuth2 forms, which
+ * containerd tries first), forwarded to the upstream's realm with the client's
+ * credentials and answered with exactly what the realm answered.
+ */
+export function registerTokenRoutes(app: FastifyInstance, mirror: Mirror): void {
+  void app.register(async (scope) => {
+    // Token request bodies are passed on as they are, whatever their type.
+    scope.removeAllContentTypeParsers()
+    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 64 * 1024 }, (_request, body, done) => {
+      done(null, body)
+    })
+    const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+      const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : ''
+      const answer = await mirror.auth.token({
+        method: request.method === 'POST' ? 'POST' : 'GET',
+        query,
+        authorization: request.headers.authorization,
+        contentType: request.headers['content-type'],
+        body: Buffer.isBuffer(request.body) ? request.body : undefined,
+      })
+      return reply.code(answer.status).header('cache-control', 'no-store').type(answer.contentType).send(answer.body)
+    }
+    scope.route({ method: ['GET', 'POST'], url: TOKEN_PATH, handler })
+  })
+}
