@@ -29,6 +29,13 @@ module.exports = {
     layer('auth-below-upstream', 'auth', ['server', 'mirror', 'upstream', 'cache']),
     layer('upstream-below-mirror', 'upstream', ['server', 'mirror', 'cache']),
     layer('mirror-has-no-http', 'mirror', ['server']),
+    layer('metrics-only-at-the-top', 'mirror|cache|upstream|auth|oci|http|config', ['metrics']),
+    {
+      name: 'prom-client-only-in-metrics',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/(metrics/|app\\.ts$|server/health-routes\\.ts$)' },
+      to: { path: '(^|/)node_modules/prom-client' },
+    },
     {
       name: 'mirror-has-no-fastify',
       severity: 'error',

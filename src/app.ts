@@ -1,5 +1,7 @@
+import { statfs } from 'node:fs/promises'
 import { join } from 'node:path'
-import fastify, { LogController, type FastifyInstance } from 'fastify'
+import fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { Registry } from 'prom-client'
 import { Agent, interceptors, type Dispatcher } from 'undici'
 import { TokenService } from './auth/token-service.js'
 import type { BlobStore } from './cache/blob-store.js'
@@ -9,11 +11,14 @@ import { FsBlobStore } from './cache/fs-blob-store.js'
 import { loadStoredBlobs } from './cache/reconcile.js'
 import type { Config } from './config/schema.js'
 import { REDACTED_PATHS, type Logger } from './logger.js'
+import { mirrorTelemetry, upstreamObserver } from './metrics/adapters.js'
+import { createMetrics, registerCacheGauges, type CacheFacts } from './metrics/metrics.js'
 import { BufferPool } from './mirror/buffer-pool.js'
 import { Mirror } from './mirror/mirror.js'
 import { installErrorHandling } from './server/error-handler.js'
-import { installRequestLog } from './server/outcome.js'
 import { registerTokenRoutes } from './server/auth-routes.js'
+import { registerHealthRoutes } from './server/health-routes.js'
+import { installRequestRecord } from './server/request-record.js'
 import { registerPullRoutes } from './server/pull-routes.js'
 import { realmOf } from './server/realm.js'
 import { registerReadForwarding, registerWriteProxy } from './server/upstream-proxy.js'
@@ -37,9 +42,12 @@ export interface AppOverrides {
 
 export interface App {
   server: FastifyInstance
+  /** Serves /metrics, /healthz and /readyz on MIRROR_METRICS_LISTEN, when set. */
+  metricsServer: FastifyInstance | undefined
   mirror: Mirror
   store: BlobStore
   index: Index
+  registry: Registry
 }
 
 function createDispatcher(config: Config): Dispatcher {
@@ -66,20 +74,44 @@ async function openIndex(config: Config, log: Logger): Promise<Index> {
   return EmbeddedIndex.open(join(config.cacheDir, 'index'))
 }
 
-/**
- * The composition root: builds every part from the config and wires them together. It
- * never listens; main.ts does, and tests call this directly.
- */
-export async function buildApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
-  const server = fastify({
+async function cacheFacts(config: Config, index: Index, mirror: Mirror): Promise<CacheFacts> {
+  const [stats, fs, up] = await Promise.all([
+    index.stats().catch(() => undefined),
+    statfs(config.cacheDir).catch(() => undefined),
+    index.ping().then(
+      () => true,
+      () => false,
+    ),
+  ])
+  return {
+    bytes: stats?.bytes ?? 0,
+    blobs: stats?.blobs ?? 0,
+    maxBytes: fs === undefined ? 0 : fs.blocks * fs.bsize,
+    filesystemSizeBytes: fs === undefined ? 0 : fs.blocks * fs.bsize,
+    filesystemFreeBytes: fs === undefined ? 0 : fs.bavail * fs.bsize,
+    fillsInFlight: mirror.blobs.inFlight,
+    indexUp: up,
+  }
+}
+
+function serverOptions(config: Config, overrides: AppOverrides): FastifyServerOptions {
+  return {
     ...loggerOption(config, overrides.logger),
-    // One line per request comes from installRequestLog, with the cache outcome in it.
+    // One line per request comes from installRequestRecord, with the cache outcome in it.
     logController: new LogController({ disableRequestLogging: true }),
     exposeHeadRoutes: false,
     // Repository names can be long; the router must not turn them into its own 404.
     routerOptions: { maxParamLength: 8 * 1024 },
     return503OnClosing: true,
-  })
+  }
+}
+
+/**
+ * The composition root: builds every part from the config and wires them together. It
+ * never listens; main.ts does, and tests call this directly.
+ */
+export async function buildApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
+  const server = fastify(serverOptions(config, overrides))
   const log: Logger = server.log
   const now = overrides.now ?? Date.now
   const store = new FsBlobStore(config.cacheDir)
@@ -87,15 +119,19 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const index = overrides.index ?? (await openIndex(config, log))
   await loadStoredBlobs(store, index, log)
 
+  const registry = new Registry()
+  const metrics = createMetrics(registry)
+  const observer = upstreamObserver(metrics)
   const dispatcher = createDispatcher(config)
   const userAgent = `registry-mirror/${VERSION}`
-  const tokens = new TokenService(dispatcher, userAgent, config.upstreamTimeoutSeconds * 1000)
+  const tokens = new TokenService(dispatcher, userAgent, config.upstreamTimeoutSeconds * 1000, observer)
   const upstream = new UpstreamClient({
     baseUrl: config.upstream.url,
     dispatcher,
     tokens,
     userAgent,
     credentials: config.upstreamCredentials,
+    observer,
   })
   const mirror = new Mirror({
     upstream,
@@ -110,25 +146,35 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     upstreamTimeoutMs: config.upstreamTimeoutSeconds * 1000,
     userAgent,
     pool: new BufferPool(READ_BUFFER_BYTES, READ_BUFFERS_RETAINED),
+    observer,
+    telemetry: mirrorTelemetry(metrics),
     now,
   })
+  registerCacheGauges(registry, () => cacheFacts(config, index, mirror))
 
   const realm = realmOf(mirror, config.publicUrl)
   installErrorHandling(server, realm)
-  installRequestLog(server)
+  installRequestRecord(server, metrics)
+  const health = { registry, index, cacheDir: config.cacheDir }
+  registerHealthRoutes(server, health)
   // Set early so that it also goes out on blob responses, which bypass onSend.
   server.addHook('onRequest', async (_request, reply) => {
     reply.header('docker-distribution-api-version', 'registry/2.0')
   })
+  const countSent = (source: 'cache' | 'upstream', bytes: number) => metrics.sentBytes.inc({ source }, bytes)
   await server.register(async (scope) => {
-    registerPullRoutes(scope, mirror, realm, await registerReadForwarding(scope, config.upstream.url, realm))
+    const forward = await registerReadForwarding(scope, config.upstream.url, realm)
+    registerPullRoutes(scope, { mirror, realm, forward, countSent })
   })
   registerTokenRoutes(server, mirror)
   await registerWriteProxy(server, config.upstream.url, realm)
+  const metricsServer = config.metricsListen === undefined ? undefined : fastify(serverOptions(config, overrides))
+  if (metricsServer !== undefined) registerHealthRoutes(metricsServer, health)
   server.addHook('onClose', async () => {
+    await metricsServer?.close()
     await mirror.close()
     await index.close()
     await dispatcher.close()
   })
-  return { server, mirror, store, index }
+  return { server, metricsServer, mirror, store, index, registry }
 }

@@ -12,13 +12,16 @@ const SHUTDOWN_GRACE_MS = 10_000
 async function serve(flags: RawSettings & { config?: string }): Promise<void> {
   const { config: configFile, ...settings } = flags
   const config = loadConfig({ flags: settings, env: process.env, configFile })
-  const { server } = await buildApp(config)
+  const { server, metricsServer } = await buildApp(config)
   closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ err, signal }) => {
     if (err !== undefined) server.log.error({ err }, 'shutting down after an error')
     else server.log.info({ signal }, 'shutting down')
     await server.close()
   })
   await server.listen({ host: config.listen.host, port: config.listen.port })
+  if (metricsServer !== undefined && config.metricsListen !== undefined) {
+    await metricsServer.listen({ host: config.metricsListen.host, port: config.metricsListen.port })
+  }
   server.log.info(
     { upstream: config.upstream.url, cacheDir: config.cacheDir, index: 'embedded' },
     'registry mirror ready',

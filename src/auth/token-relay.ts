@@ -1,6 +1,8 @@
 import type { Dispatcher } from 'undici'
 import { readLimited } from '../http/body.js'
-import { toTransportError } from '../http/transport-errors.js'
+import { UpstreamUnavailableError } from '../errors.js'
+import { failureReason, toTransportError } from '../http/transport-errors.js'
+import type { UpstreamObserver } from '../http/upstream-observer.js'
 
 /** Token answers are small JSON documents; anything bigger is not one. */
 const MAX_TOKEN_ANSWER_BYTES = 256 * 1024
@@ -29,13 +31,14 @@ export async function relayTokenRequest(
   dispatcher: Dispatcher,
   realm: string,
   request: TokenRequest,
-  options: { timeoutMs: number; userAgent: string },
+  options: { timeoutMs: number; userAgent: string; observer: UpstreamObserver },
 ): Promise<TokenAnswer> {
   const url = new URL(realm)
   const query = [url.search.slice(1), request.query].filter((q) => q !== '').join('&')
   const headers: Record<string, string> = { 'user-agent': options.userAgent }
   if (request.authorization !== undefined) headers.authorization = request.authorization
   if (request.contentType !== undefined) headers['content-type'] = request.contentType
+  const started = performance.now()
   try {
     const response = await dispatcher.request({
       origin: url.origin,
@@ -46,6 +49,7 @@ export async function relayTokenRequest(
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
     })
+    options.observer.response('token', response.statusCode, (performance.now() - started) / 1000)
     const body = await readLimited(response.body, MAX_TOKEN_ANSWER_BYTES)
     const type = response.headers['content-type']
     return {
@@ -54,6 +58,8 @@ export async function relayTokenRequest(
       body,
     }
   } catch (e) {
-    throw toTransportError(e, `token realm ${url.host}`)
+    const error = toTransportError(e, `token realm ${url.host}`)
+    if (error instanceof UpstreamUnavailableError) options.observer.failure('token', failureReason(e))
+    throw error
   }
 }

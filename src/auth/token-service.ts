@@ -3,7 +3,8 @@ import { LRUCache } from 'lru-cache'
 import type { Dispatcher } from 'undici'
 import { UpstreamContentError, UpstreamStatusError, pickRelayedHeaders } from '../errors.js'
 import { readLimited } from '../http/body.js'
-import { toTransportError } from '../http/transport-errors.js'
+import { failureReason, toTransportError } from '../http/transport-errors.js'
+import { ignoreUpstream, type UpstreamObserver } from '../http/upstream-observer.js'
 import type { BearerChallenge } from './www-authenticate.js'
 
 /** Distribution's token spec: a token without `expires_in` lives 60 seconds. */
@@ -47,6 +48,7 @@ export class TokenService {
     private readonly dispatcher: Dispatcher,
     private readonly userAgent: string,
     private readonly timeoutMs: number,
+    private readonly observer: UpstreamObserver = ignoreUpstream,
   ) {
     this.cache = new LRUCache<string, string>({ max: MAX_CACHED_TOKENS, ttlAutopurge: false })
   }
@@ -79,6 +81,7 @@ export class TokenService {
     const headers: Record<string, string> = { 'user-agent': this.userAgent }
     if (request.basicAuthorization !== undefined) headers.authorization = request.basicAuthorization
     let response: Dispatcher.ResponseData
+    const started = performance.now()
     try {
       response = await this.dispatcher.request({
         origin: url.origin,
@@ -89,8 +92,10 @@ export class TokenService {
         bodyTimeout: this.timeoutMs,
       })
     } catch (e) {
+      this.observer.failure('token', failureReason(e))
       throw toTransportError(e, `token realm ${url.host}`)
     }
+    this.observer.response('token', response.statusCode, (performance.now() - started) / 1000)
     const body = await readLimited(response.body, MAX_TOKEN_RESPONSE_BYTES)
     if (response.statusCode !== 200) {
       throw new UpstreamStatusError(response.statusCode, pickRelayedHeaders(response.headers), body)

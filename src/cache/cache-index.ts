@@ -56,6 +56,8 @@ export interface Index {
   getVerdict(upstream: string, repo: string): Promise<Verdict | undefined>
   putVerdict(upstream: string, repo: string, verdict: Verdict): Promise<void>
   stats(): Promise<IndexStats>
+  /** Resolves when the index answers; rejects when it cannot be reached. */
+  ping(): Promise<void>
   /** Flushes what is batched and releases connections and files. */
   close(): Promise<void>
 }

@@ -100,6 +100,8 @@ export class EmbeddedIndex implements Index {
     return { blobs: this.blobs.size, bytes: this.bytes }
   }
 
+  async ping(): Promise<void> {}
+
   async close(): Promise<void> {
     await this.tags.flush()
     await this.verdicts.flush()

@@ -111,6 +111,13 @@ export const OPTIONS = [
     description: "the mirror's URL as clients reach it, for the token realm; by default from each request's Host",
     defaultText: 'unset',
   },
+  {
+    key: 'metricsListen',
+    env: 'MIRROR_METRICS_LISTEN',
+    flag: '--metrics-listen <host:port>',
+    description: 'a second address serving only /metrics, /healthz and /readyz (they are on the main port too)',
+    defaultText: 'unset',
+  },
 ] as const satisfies readonly OptionSpec[]
 
 export type OptionKey = (typeof OPTIONS)[number]['key']

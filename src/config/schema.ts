@@ -64,6 +64,7 @@ export const settingsSchema = z
     verdictTtl: seconds(86_400).default(600),
     authRealm: z.enum(['mirror', 'upstream']).default('mirror'),
     publicUrl: z.string().transform(parsePublicUrl).optional(),
+    metricsListen: z.string().transform(parseListen).optional(),
   })
   .strict()
   .refine((s) => (s.upstreamUsername === undefined) === (s.upstreamPassword === undefined), {
@@ -87,6 +88,7 @@ export const settingsSchema = z
     verdictTtlSeconds: s.verdictTtl,
     authRealm: s.authRealm,
     publicUrl: s.publicUrl,
+    metricsListen: s.metricsListen,
   }))
 
 export type Config = Readonly<z.output<typeof settingsSchema>>

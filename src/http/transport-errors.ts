@@ -14,3 +14,14 @@ export function toTransportError(error: unknown, what: string, signal?: AbortSig
   const code = (error as { code?: string } | undefined)?.code ?? 'unknown'
   return new UpstreamUnavailableError(`${what}: ${code}`, { cause: error })
 }
+
+/** A bounded label for a transport failure: what went wrong, not where. */
+export function failureReason(error: unknown): string {
+  const code = (error as { code?: string } | undefined)?.code ?? ''
+  if (code.includes('TIMEOUT')) return 'timeout'
+  if (code === 'ECONNREFUSED') return 'refused'
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE') return 'reset'
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'dns'
+  if (code.startsWith('ERR_TLS') || code.includes('CERT')) return 'tls'
+  return 'other'
+}

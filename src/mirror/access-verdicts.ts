@@ -5,6 +5,7 @@ import { ACCEPT_ALL_MANIFESTS } from '../oci/media-types.js'
 import type { UpstreamAuth, UpstreamClient } from '../upstream/upstream-client.js'
 import type { RequestContext } from './request-context.js'
 import { SingleFlight } from './single-flight.js'
+import type { Telemetry } from './telemetry.js'
 
 export type Access = 'public' | 'private'
 
@@ -16,6 +17,7 @@ export interface AccessVerdictsDeps {
   index: Index
   upstreamHost: string
   ttlMs: number
+  telemetry: Telemetry
   now: () => number
 }
 
@@ -35,6 +37,7 @@ export class AccessVerdicts {
   async check(ctx: RequestContext, repo: string, probe: Probe): Promise<Access> {
     const { index, upstreamHost, ttlMs, now } = this.deps
     const known = await index.getVerdict(upstreamHost, repo).catch((e: unknown) => {
+      this.deps.telemetry.indexError('get_verdict')
       ctx.log.warn({ err: e }, 'index unavailable for verdict lookup')
       return undefined
     })
@@ -61,7 +64,7 @@ export class AccessVerdicts {
     else throw new UpstreamStatusError(status, {}, Buffer.alloc(0))
     await this.deps.index
       .putVerdict(this.deps.upstreamHost, repo, { isPublic: access === 'public', checkedAt: this.deps.now() })
-      .catch(() => {})
+      .catch(() => this.deps.telemetry.indexError('put_verdict'))
     return access
   }
 

@@ -13,6 +13,7 @@ import { FillSource } from './fill-source.js'
 import { passThroughBlob } from './private-blobs.js'
 import type { CacheOutcome, RequestContext } from './request-context.js'
 import type { BlobBody, BlobHead } from './results.js'
+import type { Telemetry } from './telemetry.js'
 import { statusError } from './upstream-errors.js'
 
 export interface BlobServiceDeps {
@@ -24,6 +25,7 @@ export interface BlobServiceDeps {
   upstreamHost: string
   /** Buffers for reading blobs from disk into responses. */
   pool: BufferPool
+  telemetry: Telemetry
   now: () => number
 }
 
@@ -74,6 +76,7 @@ export class BlobService {
         repo,
         auth: isPrivate ? { kind: 'client', credentials: ctx.credentials } : MIRROR,
         signal: ctx.signal,
+        trace: ctx.trace,
       })
     } catch (e) {
       if (isPrivate || !(e instanceof UpstreamUnavailableError)) throw e
@@ -114,16 +117,21 @@ export class BlobService {
     const auth: UpstreamAuth = { kind: 'client', credentials: ctx.credentials }
     const held = this.fills.has(digest.value) || (await this.deps.store.stat(digest.value)) !== undefined
     if (held) {
-      const confirm = await this.deps.upstream.send({ method: 'HEAD', path: blobPath(repo, digest.value), repo, auth })
+      const path = blobPath(repo, digest.value)
+      const confirm = await this.deps.upstream.send({ method: 'HEAD', path, repo, auth, trace: ctx.trace })
       if (confirm.status !== 200) throw await statusError(confirm)
       await confirm.body.dump()
       const local = await this.local(digest.value, rangeHeader)
       if (local !== undefined) {
-        ctx.log.debug({ digest: digest.value }, 'private request served from the public cache')
+        const bytes = local.range === undefined ? (local.size ?? 0) : local.range.end - local.range.start + 1
+        this.deps.telemetry.privateCacheBytes(bytes)
+        ctx.log.debug({ digest: digest.value, bytes }, 'private request served from the public cache')
         return { ...local, outcome: 'hit', private: true }
       }
     }
-    return passThroughBlob(this.deps.upstream, ctx, repo, digest, rangeHeader)
+    return passThroughBlob(this.deps.upstream, ctx, repo, digest, rangeHeader, (n) =>
+      this.deps.telemetry.upstreamBytes('blob', n),
+    )
   }
 
   /** The blob from an in-flight fill or the disk, if the mirror holds it. */
@@ -170,19 +178,29 @@ export class BlobService {
   private startFill(ctx: RequestContext, repo: string, digest: string): Fill {
     const fill = new Fill(digest)
     this.fills.set(digest, fill)
-    const { upstream, store, index, upstreamHost, now } = this.deps
+    const { upstream, store, index, upstreamHost, telemetry, now } = this.deps
     // The fill outlives the request that started it (a client that leaves mid-blob will
     // most likely ask again), so it runs on its own signal, not the request's, and as
     // the mirror: the repository is public, and a client's credentials are its own.
     void fill
       .run({
-        fetch: (signal) => upstream.send({ method: 'GET', path: blobPath(repo, digest), repo, auth: MIRROR, signal }),
+        fetch: (signal) =>
+          upstream.send({ method: 'GET', path: blobPath(repo, digest), repo, auth: MIRROR, signal, trace: ctx.trace }),
         store,
         log: ctx.log.child({ fill: digest }),
         onCommitted: (stored) =>
-          index.putBlob({ digest, size: stored.size, upstream: upstreamHost, lastAccess: now() }),
+          index
+            .putBlob({ digest, size: stored.size, upstream: upstreamHost, lastAccess: now() })
+            .catch((e: unknown) => {
+              telemetry.indexError('put_blob')
+              throw e
+            }),
+        onBytes: (n) => telemetry.upstreamBytes('blob', n),
       })
-      .finally(() => this.fills.delete(digest))
+      .finally(() => {
+        telemetry.fillEnded(fill.failure)
+        this.fills.delete(digest)
+      })
     return fill
   }
 }

@@ -20,6 +20,8 @@ export function unpooled(data: Buffer): Bytes {
  * hold, or pooled buffers they fill from disk, so no chunk is allocated or copied twice.
  */
 export interface ByteSource {
+  /** Where the bytes come from: the cache, or the upstream as they arrive. */
+  readonly origin: 'cache' | 'upstream'
   /**
    * The bytes at `position`, at most `maxLength` of them, waiting for them if they are
    * still arriving. Empty `data` means the content has ended.
@@ -49,6 +51,7 @@ export async function readPooled(
 /** A cached blob: verified before it was stored, so complete at once. */
 export function diskSource(blob: OpenBlob, pool: BufferPool): ByteSource {
   return {
+    origin: 'cache',
     read: (position, maxLength) => readPooled(pool, maxLength, (buffer, length) => blob.read(buffer, position, length)),
     complete: async () => {},
     close: () => blob.close(),

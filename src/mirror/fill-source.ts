@@ -23,6 +23,7 @@ async function openFollowing(fill: Fill): Promise<FileHandle> {
  * fails, reads fail instead and the HTTP layer cuts the connection.
  */
 export class FillSource implements ByteSource {
+  readonly origin = 'upstream'
   private handle: FileHandle | undefined
   private closed = false
 

@@ -24,6 +24,8 @@ export interface FillSource {
   store: BlobStore
   /** Called once the blob is committed; an error here is logged, not fatal. */
   onCommitted(stored: StoredBlob): Promise<void>
+  /** Told of every chunk received from the upstream. */
+  onBytes(bytes: number): void
   log: Logger
 }
 
@@ -122,6 +124,7 @@ export class Fill {
       // A second listener beside the pipe sees every chunk as it arrives, before the disk.
       response.body.on('data', (chunk: Buffer) => {
         this.recent.append(chunk)
+        source.onBytes(chunk.length)
         this.notify()
       })
       this.setState('streaming')

@@ -13,6 +13,7 @@ import { headRecord, manifestPath, readVerifiedManifest, type ManifestBody } fro
 import { passThroughManifest } from './private-manifests.js'
 import type { CacheOutcome, RequestContext } from './request-context.js'
 import type { ManifestResult } from './results.js'
+import type { Telemetry } from './telemetry.js'
 import { SingleFlight } from './single-flight.js'
 import { statusError } from './upstream-errors.js'
 
@@ -32,6 +33,7 @@ export interface ManifestServiceDeps {
   verdicts: AccessVerdicts
   upstreamHost: string
   tagTtlMs: number
+  telemetry: Telemetry
   now: () => number
 }
 
@@ -69,6 +71,7 @@ export class ManifestService {
     if (reference.kind === 'digest') return this.byDigest(ctx, repo, reference.digest, wantBody)
     const key: TagKey = { upstream: this.deps.upstreamHost, repo, tag: reference.tag, accept: acceptKey(accept) }
     const known = await this.deps.index.getTag(key).catch((e: unknown) => {
+      this.deps.telemetry.indexError('get_tag')
       ctx.log.warn({ err: e }, 'index unavailable for tag lookup')
       return undefined
     })
@@ -123,8 +126,10 @@ export class ManifestService {
       repo,
       accept: ACCEPT_ALL_MANIFESTS,
       auth: MIRROR,
+      trace: ctx.trace,
     })
     const fetched = await readVerifiedManifest(response, digest)
+    this.deps.telemetry.upstreamBytes('manifest', fetched.size)
     await this.keep(ctx, fetched)
     return { ...fetched, outcome: 'miss', private: false }
   }
@@ -146,8 +151,10 @@ export class ManifestService {
       repo: key.repo,
       accept: acceptHeaderFor(key.accept),
       auth: MIRROR,
+      trace: ctx.trace,
     })
     const fetched = await readVerifiedManifest(response, undefined)
+    this.deps.telemetry.upstreamBytes('manifest', fetched.size)
     await this.keep(ctx, fetched)
     const record = {
       digest: fetched.digest,
@@ -172,6 +179,7 @@ export class ManifestService {
         repo: key.repo,
         accept: acceptHeaderFor(key.accept),
         auth: MIRROR,
+        trace: ctx.trace,
       })
     } catch (e) {
       if (known !== undefined && e instanceof UpstreamUnavailableError) return this.stale(ctx, known, e)
@@ -222,12 +230,14 @@ export class ManifestService {
   private async remember(ctx: RequestContext, m: { digest: string; mediaType: string; size: number }): Promise<void> {
     const record = { ...m, upstream: this.deps.upstreamHost, lastAccess: this.deps.now() }
     await this.deps.index.putBlob(record).catch((e: unknown) => {
+      this.deps.telemetry.indexError('put_blob')
       ctx.log.warn({ err: e, digest: m.digest }, 'manifest not indexed')
     })
   }
 
   private async saveTag(ctx: RequestContext, key: TagKey, record: TagRecord): Promise<void> {
     await this.deps.index.putTag(key, record).catch((e: unknown) => {
+      this.deps.telemetry.indexError('put_tag')
       ctx.log.warn({ err: e }, 'tag mapping not indexed')
     })
   }

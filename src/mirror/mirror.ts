@@ -10,6 +10,8 @@ import { ManifestService } from './manifest-service.js'
 import { ReferrersService } from './referrers-service.js'
 import { RegistryAuth } from './registry-auth.js'
 import { TagListService } from './tag-list-service.js'
+import type { Telemetry } from './telemetry.js'
+import type { UpstreamObserver } from '../http/upstream-observer.js'
 
 export interface MirrorDeps {
   upstream: UpstreamClient
@@ -25,6 +27,8 @@ export interface MirrorDeps {
   upstreamTimeoutMs: number
   userAgent: string
   pool: BufferPool
+  observer: UpstreamObserver
+  telemetry: Telemetry
   now: () => number
 }
 
@@ -37,8 +41,9 @@ export class Mirror {
   readonly auth: RegistryAuth
 
   constructor(private readonly deps: MirrorDeps) {
-    const { upstream, store, index, upstreamHost, now } = deps
-    const verdicts = new AccessVerdicts({ upstream, index, upstreamHost, ttlMs: deps.verdictTtlSeconds * 1000, now })
+    const { upstream, store, index, upstreamHost, telemetry, now } = deps
+    const ttlMs = deps.verdictTtlSeconds * 1000
+    const verdicts = new AccessVerdicts({ upstream, index, upstreamHost, ttlMs, telemetry, now })
     this.manifests = new ManifestService({
       upstream,
       store,
@@ -46,9 +51,10 @@ export class Mirror {
       verdicts,
       upstreamHost,
       tagTtlMs: deps.tagTtlSeconds * 1000,
+      telemetry,
       now,
     })
-    this.blobs = new BlobService({ upstream, store, index, verdicts, upstreamHost, pool: deps.pool, now })
+    this.blobs = new BlobService({ upstream, store, index, verdicts, upstreamHost, pool: deps.pool, telemetry, now })
     this.tags = new TagListService(upstream, verdicts)
     this.referrers = new ReferrersService(upstream, verdicts)
     this.auth = new RegistryAuth({
@@ -57,6 +63,7 @@ export class Mirror {
       realmMode: deps.realmMode,
       timeoutMs: deps.upstreamTimeoutMs,
       userAgent: deps.userAgent,
+      observer: deps.observer,
     })
   }
 

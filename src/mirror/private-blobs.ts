@@ -27,6 +27,7 @@ export async function passThroughBlob(
   repo: string,
   digest: Digest,
   rangeHeader: string | undefined,
+  onBytes: (bytes: number) => void,
 ): Promise<BlobBody> {
   const response = await upstream.send({
     method: 'GET',
@@ -35,11 +36,12 @@ export async function passThroughBlob(
     headers: rangeHeader === undefined ? undefined : { range: rangeHeader },
     auth: { kind: 'client', credentials: ctx.credentials },
     signal: ctx.signal,
+    trace: ctx.trace,
   })
   if (response.status === 206) {
     const partial = parseContentRange(headerValue(response.headers, 'content-range'))
     if (partial !== undefined) {
-      const source = new StreamSource(response.body, partial.range.start)
+      const source = new StreamSource(response.body, partial.range.start, onBytes)
       return { size: partial.size, range: partial.range, source, outcome: 'bypass', private: true }
     }
   }
@@ -47,5 +49,5 @@ export async function passThroughBlob(
   const size = contentLengthOf(response.headers)
   const verified = new VerifyingPassThrough(digest, size)
   pipeline(response.body, verified, () => {})
-  return { size, range: undefined, source: new StreamSource(verified, 0), outcome: 'bypass', private: true }
+  return { size, range: undefined, source: new StreamSource(verified, 0, onBytes), outcome: 'bypass', private: true }
 }

@@ -23,6 +23,7 @@ export async function passThroughManifest(
     accept: Array.isArray(accept) ? accept.join(', ') : accept,
     auth: { kind: 'client' as const, credentials: ctx.credentials },
     signal: ctx.signal,
+    trace: ctx.trace,
   }
   if (!wantBody) {
     const head = await upstream.send({ ...request, method: 'HEAD' })

@@ -26,6 +26,7 @@ export class ReferrersService {
       accept: 'application/vnd.oci.image.index.v1+json',
       auth: upstreamAuthFor(access, ctx),
       signal: ctx.signal,
+      trace: ctx.trace,
     })
     if (response.status !== 200) throw await statusError(response)
     return { ...response, private: access === 'private' }

@@ -3,6 +3,7 @@ import { issueMirrorLocalToken, type ClientCredentials } from '../auth/client-cr
 import { relayTokenRequest, type TokenAnswer, type TokenRequest } from '../auth/token-relay.js'
 import { formatChallenges, rewriteBearerRealm } from '../auth/www-authenticate.js'
 import { MirrorError, UpstreamUnavailableError } from '../errors.js'
+import type { UpstreamObserver } from '../http/upstream-observer.js'
 import type { UpstreamClient } from '../upstream/upstream-client.js'
 
 /** Lifetime of a mirror-local token, as Docker Hub's tokens live. */
@@ -15,6 +16,7 @@ export interface RegistryAuthDeps {
   realmMode: 'mirror' | 'upstream'
   timeoutMs: number
   userAgent: string
+  observer: UpstreamObserver
 }
 
 /**
@@ -69,8 +71,8 @@ export class RegistryAuth {
     const hasCredentials = request.authorization !== undefined
     if (scheme.kind === 'bearer') {
       try {
-        const { timeoutMs, userAgent } = this.deps
-        return await relayTokenRequest(this.deps.dispatcher, scheme.realm, request, { timeoutMs, userAgent })
+        const { timeoutMs, userAgent, observer } = this.deps
+        return await relayTokenRequest(this.deps.dispatcher, scheme.realm, request, { timeoutMs, userAgent, observer })
       } catch (e) {
         if (!(e instanceof UpstreamUnavailableError) || hasCredentials) throw realmUnavailable(e)
       }

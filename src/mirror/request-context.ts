@@ -1,5 +1,6 @@
 import type { ClientCredentials } from '../auth/client-credentials.js'
 import type { Logger } from '../logger.js'
+import type { UpstreamTrace } from '../upstream/upstream-client.js'
 
 /** What the mirror's logic knows of the request it serves; built by the HTTP layer. */
 export interface RequestContext {
@@ -8,6 +9,8 @@ export interface RequestContext {
   signal: AbortSignal
   /** What the client presented: forwarded upstream for private repositories only, never stored. */
   credentials: ClientCredentials
+  /** The last upstream status seen for this request, for its log line. */
+  trace: UpstreamTrace
 }
 
 /**

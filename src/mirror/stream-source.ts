@@ -44,13 +44,16 @@ export class VerifyingPassThrough extends Transform {
 
 /** A stream's bytes, read in order: for responses passed through without caching. */
 export class StreamSource implements ByteSource {
+  readonly origin = 'upstream'
   private readonly chunks: AsyncIterator<Buffer>
   private pending: Buffer | undefined
   private offset: number
 
+  /** `onBytes` hears of each chunk taken from the stream. */
   constructor(
     private readonly stream: Readable,
     start: number,
+    private readonly onBytes: (bytes: number) => void = () => {},
   ) {
     this.chunks = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]()
     this.offset = start
@@ -63,6 +66,7 @@ export class StreamSource implements ByteSource {
       const next = await this.chunks.next()
       if (next.done === true) return END
       chunk = next.value
+      this.onBytes(chunk.length)
     }
     this.pending = chunk.length > maxLength ? chunk.subarray(maxLength) : undefined
     const out = chunk.length > maxLength ? chunk.subarray(0, maxLength) : chunk

@@ -42,6 +42,7 @@ export class TagListService {
         repo,
         auth,
         signal: ctx.signal,
+        trace: ctx.trace,
       })
       if (response.status !== 200) throw await statusError(response)
       const body = parseTagList(await readLimited(response.body, MAX_TAG_LIST_BYTES))

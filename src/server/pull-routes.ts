@@ -1,19 +1,28 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { BlobBody } from '../mirror/results.js'
 import type { Mirror } from '../mirror/mirror.js'
+import type { BlobBody } from '../mirror/results.js'
 import { parseApiPath } from '../oci/api-path.js'
 import { parseDigest } from '../oci/digest.js'
 import { parsePageSize } from '../oci/pagination.js'
 import { contentRange, rangeLength } from '../oci/range.js'
 import { parseReference } from '../oci/reference.js'
 import { ping } from './auth-routes.js'
-import { setOutcome } from './outcome.js'
 import type { Realm } from './realm.js'
 import { contextOf } from './request-context.js'
+import { setOutcome } from './request-record.js'
 import { readFirst, sendBytes } from './send-bytes.js'
 
 export type Forward = (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply> | FastifyReply
+
+export interface PullRouteDeps {
+  mirror: Mirror
+  realm: Realm
+  /** Paths the mirror does not model go here, to the upstream. */
+  forward: Forward
+  /** Body bytes sent to a client, by where they came from. */
+  countSent: (source: 'cache' | 'upstream', bytes: number) => void
+}
 
 /** Blobs never change under a digest: clients and proxies may keep them for good. */
 const IMMUTABLE = 'public, max-age=31536000, immutable'
@@ -31,11 +40,12 @@ function clientHas(request: FastifyRequest, digest: string): boolean {
   return header !== undefined && header.split(',').some((tag) => tag.trim() === `"${digest}"`)
 }
 
-async function manifest(mirror: Mirror, request: FastifyRequest, reply: FastifyReply, name: string, reference: string) {
+async function manifest(deps: PullRouteDeps, request: FastifyRequest, reply: FastifyReply, name: string, ref: string) {
+  const { mirror } = deps
   const repo = mirror.repository(name)
-  const ref = parseReference(reference)
+  const reference = parseReference(ref)
   const head = request.method === 'HEAD'
-  const result = await mirror.manifests.get(contextOf(request), repo, ref, request.headers.accept, !head)
+  const result = await mirror.manifests.get(contextOf(request), repo, reference, request.headers.accept, !head)
   setOutcome(request, result.outcome)
   reply.headers({
     'content-type': result.mediaType,
@@ -44,13 +54,16 @@ async function manifest(mirror: Mirror, request: FastifyRequest, reply: FastifyR
   })
   if (result.private) reply.header('cache-control', PRIVATE)
   if (clientHas(request, result.digest)) return reply.code(304).send()
-  if (head) return reply.header('content-length', result.size).send()
+  if (head || result.body === undefined) return reply.header('content-length', result.size).send()
+  const fromCache = result.outcome === 'hit' || result.outcome === 'stale' || result.outcome === 'revalidated'
+  deps.countSent(fromCache ? 'cache' : 'upstream', result.body.length)
   return reply.send(result.body)
 }
 
-async function blob(mirror: Mirror, request: FastifyRequest, reply: FastifyReply, name: string, digestText: string) {
+async function blob(deps: PullRouteDeps, request: FastifyRequest, reply: FastifyReply, name: string, text: string) {
+  const { mirror } = deps
   const repo = mirror.repository(name)
-  const digest = parseDigest(digestText)
+  const digest = parseDigest(text)
   reply.headers({
     'content-type': 'application/octet-stream',
     'docker-content-digest': digest.value,
@@ -77,11 +90,11 @@ async function blob(mirror: Mirror, request: FastifyRequest, reply: FastifyReply
   } else if (body.size !== undefined) {
     reply.header('content-length', body.size)
   }
-  return sendBody(reply, body)
+  return sendBody(deps, reply, body)
 }
 
 /** Streams a blob body once its first bytes are in hand. */
-async function sendBody(reply: FastifyReply, body: BlobBody): Promise<void> {
+async function sendBody(deps: PullRouteDeps, reply: FastifyReply, body: BlobBody): Promise<void> {
   const start = body.range?.start ?? 0
   const end = body.range?.end ?? (body.size === undefined ? Infinity : body.size - 1)
   let plan
@@ -93,12 +106,14 @@ async function sendBody(reply: FastifyReply, body: BlobBody): Promise<void> {
   }
   reply.hijack()
   reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders)
-  await sendBytes(reply.raw, body.source, plan).catch((e: unknown) => {
+  const origin = body.source.origin
+  await sendBytes(reply.raw, body.source, plan, (n) => deps.countSent(origin, n)).catch((e: unknown) => {
     reply.log.warn({ err: e, bytes: end - start + 1 }, 'blob transfer cut')
   })
 }
 
-async function tags(mirror: Mirror, request: FastifyRequest, reply: FastifyReply, name: string) {
+async function tags(deps: PullRouteDeps, request: FastifyRequest, reply: FastifyReply, name: string) {
+  const { mirror } = deps
   const repo = mirror.repository(name)
   const n = parsePageSize(firstQuery(request, 'n'))
   const last = firstQuery(request, 'last')
@@ -112,14 +127,15 @@ async function tags(mirror: Mirror, request: FastifyRequest, reply: FastifyReply
 }
 
 async function referrers(
-  mirror: Mirror,
+  deps: PullRouteDeps,
   request: FastifyRequest,
   reply: FastifyReply,
   name: string,
-  digestText: string,
+  text: string,
 ) {
+  const { mirror } = deps
   const repo = mirror.repository(name)
-  const digest = parseDigest(digestText)
+  const digest = parseDigest(text)
   const artifactType = firstQuery(request, 'artifactType')
   const response = await mirror.referrers.get(contextOf(request), repo, digest.value, artifactType)
   if (response.private) reply.header('cache-control', PRIVATE)
@@ -134,22 +150,22 @@ async function referrers(
  * GET and HEAD under /v2/: the pull API the mirror implements itself. Paths it does not
  * model (catalog, upload sessions) go to `forward`, unchanged.
  */
-export function registerPullRoutes(scope: FastifyInstance, mirror: Mirror, realm: Realm, forward: Forward): void {
+export function registerPullRoutes(scope: FastifyInstance, deps: PullRouteDeps): void {
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     const path = parseApiPath(request.url)
     switch (path.kind) {
       case 'ping':
-        return ping(mirror, realm, request, reply)
+        return ping(deps.mirror, deps.realm, request, reply)
       case 'manifest':
-        return manifest(mirror, request, reply, path.name, path.reference)
+        return manifest(deps, request, reply, path.name, path.reference)
       case 'blob':
-        return blob(mirror, request, reply, path.name, path.digest)
+        return blob(deps, request, reply, path.name, path.digest)
       case 'tags':
-        return tags(mirror, request, reply, path.name)
+        return tags(deps, request, reply, path.name)
       case 'referrers':
-        return referrers(mirror, request, reply, path.name, path.digest)
+        return referrers(deps, request, reply, path.name, path.digest)
       case 'other':
-        return forward(request, reply)
+        return deps.forward(request, reply)
     }
   }
   scope.route({ method: ['GET', 'HEAD'], url: '/v2', handler })

@@ -24,7 +24,12 @@ export interface SendPlan {
  * connection is destroyed, so the client sees a truncated transfer and never a clean
  * short body.
  */
-export async function sendBytes(res: ServerResponse, source: ByteSource, plan: SendPlan): Promise<void> {
+export async function sendBytes(
+  res: ServerResponse,
+  source: ByteSource,
+  plan: SendPlan,
+  onSent: (bytes: number) => void,
+): Promise<void> {
   const closed = new Promise<void>((resolve) => res.once('close', resolve))
   const inFlight: Array<{ length: number; written: Promise<void> }> = []
   let inFlightBytes = 0
@@ -32,6 +37,7 @@ export async function sendBytes(res: ServerResponse, source: ByteSource, plan: S
     const written = new Promise<void>((resolve) => res.write(bytes.data, () => resolve()))
     inFlight.push({ length: bytes.data.length, written: Promise.race([written, closed]).then(bytes.release) })
     inFlightBytes += bytes.data.length
+    onSent(bytes.data.length)
   }
   let position = plan.start
   try {

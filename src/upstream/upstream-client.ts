@@ -4,7 +4,9 @@ import { basicAuthorization, type ClientCredentials } from '../auth/client-crede
 import { TokenService } from '../auth/token-service.js'
 import { findBearer, parseWwwAuthenticate, type BearerChallenge } from '../auth/www-authenticate.js'
 import { discard } from '../http/body.js'
-import { toTransportError } from '../http/transport-errors.js'
+import { failureReason, toTransportError } from '../http/transport-errors.js'
+import { ignoreUpstream, upstreamKindOf, type UpstreamObserver } from '../http/upstream-observer.js'
+import { UpstreamUnavailableError } from '../errors.js'
 
 /**
  * Who an upstream request is made as:
@@ -36,6 +38,12 @@ export interface UpstreamRequest {
   headers?: Record<string, string>
   auth: UpstreamAuth
   signal?: AbortSignal
+  /** Receives the status of the last upstream answer, for the client's request log line. */
+  trace?: UpstreamTrace
+}
+
+export interface UpstreamTrace {
+  status?: number
 }
 
 export interface UpstreamResponse {
@@ -51,6 +59,7 @@ export interface UpstreamClientOptions {
   userAgent: string
   /** The mirror's own account, for `mirror` requests. */
   credentials?: { username: string; password: string }
+  observer?: UpstreamObserver
 }
 
 /** Talks to the one upstream registry: paths, the token dance, transport errors. */
@@ -133,6 +142,9 @@ export class UpstreamClient {
     if (request.accept !== undefined) headers.accept = request.accept
     if (authorization !== undefined) headers.authorization = authorization
     const query = request.query === undefined ? '' : `?${new URLSearchParams(request.query).toString()}`
+    const kind = upstreamKindOf(request.path)
+    const observer = this.options.observer ?? ignoreUpstream
+    const started = performance.now()
     try {
       const response = await this.options.dispatcher.request({
         origin: this.origin,
@@ -141,9 +153,13 @@ export class UpstreamClient {
         headers,
         signal: request.signal,
       })
+      observer.response(kind, response.statusCode, (performance.now() - started) / 1000)
+      if (request.trace !== undefined) request.trace.status = response.statusCode
       return { status: response.statusCode, headers: response.headers, body: response.body }
     } catch (e) {
-      throw toTransportError(e, `${request.method} ${request.path}`, request.signal)
+      const error = toTransportError(e, `${request.method} ${request.path}`, request.signal)
+      if (error instanceof UpstreamUnavailableError) observer.failure(kind, failureReason(e))
+      throw error
     }
   }
 }

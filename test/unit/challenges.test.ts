@@ -4,6 +4,7 @@ import { formatChallenges, parseWwwAuthenticate, rewriteBearerRealm } from '../.
 import { RegistryAuth } from '../../src/mirror/registry-auth.js'
 import type { UpstreamScheme } from '../../src/upstream/upstream-client.js'
 import { Agent } from 'undici'
+import { ignoreUpstream } from '../../src/http/upstream-observer.js'
 
 t.test('upstream challenges are rewritten to name the mirror, the rest kept', async (t) => {
   const hub =
@@ -35,6 +36,7 @@ t.test('the ping: 200 without token auth or with credentials, else a challenge n
       realmMode,
       timeoutMs: 1000,
       userAgent: 'test',
+      observer: ignoreUpstream,
     })
   const anonymous = { kind: 'anonymous' } as const
   const realm = 'http://mirror:5000/token'

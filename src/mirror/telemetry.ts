@@ -1,0 +1,22 @@
+import type { FillFailure } from './fill.js'
+
+/**
+ * What the mirror's logic reports for metrics, without knowing how they are kept. The
+ * composition root adapts it to Prometheus counters.
+ */
+export interface Telemetry {
+  /** Body bytes received from the upstream (the WAN). */
+  upstreamBytes(kind: 'blob' | 'manifest', bytes: number): void
+  fillEnded(failure: FillFailure | undefined): void
+  /** Bytes a private request got from the public cache instead of the upstream. */
+  privateCacheBytes(bytes: number): void
+  /** An index operation failed; the request was served anyway. */
+  indexError(operation: string): void
+}
+
+export const noTelemetry: Telemetry = {
+  upstreamBytes: () => {},
+  fillEnded: () => {},
+  privateCacheBytes: () => {},
+  indexError: () => {},
+}

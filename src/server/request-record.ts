@@ -1,0 +1,71 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Metrics } from '../metrics/metrics.js'
+import type { CacheOutcome } from '../mirror/request-context.js'
+import { parseApiPath } from '../oci/api-path.js'
+import type { UpstreamTrace } from '../upstream/upstream-client.js'
+import { TOKEN_PATH } from './realm.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** How the mirror served this request, for its log line and metrics. */
+    cacheOutcome: CacheOutcome | undefined
+    /** The last upstream status this request saw. */
+    upstreamTrace: UpstreamTrace
+  }
+}
+
+export function setOutcome(request: FastifyRequest, outcome: CacheOutcome): void {
+  request.cacheOutcome = outcome
+}
+
+/** A bounded label for what a request was for. */
+export function routeKind(url: string): string {
+  if (url === TOKEN_PATH || url.startsWith(`${TOKEN_PATH}?`)) return 'token'
+  if (!url.startsWith('/v2')) return 'other'
+  const kind = parseApiPath(url).kind
+  return kind === 'manifest' ? 'manifest' : kind === 'blob' ? 'blob' : kind === 'other' ? 'proxy' : kind
+}
+
+/** Paths that are about the mirror itself, kept out of the traffic metrics and logs. */
+const INTERNAL = new Set(['/metrics', '/healthz', '/readyz'])
+
+function record(request: FastifyRequest, reply: FastifyReply, metrics: Metrics): void {
+  if (INTERNAL.has(request.url.split('?')[0]!)) return
+  const finished = reply.raw.writableFinished
+  const route = routeKind(request.url)
+  const status = reply.statusCode
+  const seconds = reply.elapsedTime / 1000
+  const cache = request.cacheOutcome ?? 'none'
+  metrics.requests.inc({ route, method: request.method, status: `${Math.floor(status / 100)}xx`, cache })
+  metrics.requestDuration.observe({ route, method: request.method }, seconds)
+  if (!finished) metrics.clientAborts.inc({ route })
+  const length = reply.getHeader('content-length')
+  request.log.info(
+    {
+      method: request.method,
+      url: request.url,
+      status,
+      outcome: request.cacheOutcome,
+      upstreamStatus: request.upstreamTrace.status,
+      bytes: length === undefined ? undefined : Number(length),
+      ms: Math.round(reply.elapsedTime),
+      aborted: finished ? undefined : true,
+    },
+    'request',
+  )
+}
+
+/**
+ * One log line and one set of metrics per request, when its connection is done with it,
+ * so requests the client abandoned are counted too. Fields first: what was asked, how it
+ * was served, what the upstream said, how long it took. Headers are never logged, so
+ * credentials cannot reach the log from here.
+ */
+export function installRequestRecord(app: FastifyInstance, metrics: Metrics): void {
+  app.decorateRequest('cacheOutcome', undefined)
+  app.decorateRequest('upstreamTrace', null as unknown as UpstreamTrace)
+  app.addHook('onRequest', async (request, reply) => {
+    request.upstreamTrace = {}
+    reply.raw.once('close', () => record(request, reply, metrics))
+  })
+}
