@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { loadConfig } from '../../src/config/load.js'
+import { Registry } from 'prom-client'
+import { DASHBOARD_FILE, dashboard } from '../../scripts/build-dashboard.js'
 import { OPTIONS } from '../../src/config/options.js'
+import { createMetrics, registerCacheGauges } from '../../src/metrics/metrics.js'
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
 
@@ -24,4 +27,25 @@ t.test('the example config file loads as it is', async (t) => {
   const config = loadConfig({ configFile: path, env: {} })
   t.equal(config.upstream.host, 'registry-1.docker.io')
   t.equal(config.cacheDir, '/var/cache/registry-mirror')
+})
+
+t.test("README's metrics table lists every metric the mirror exports", async (t) => {
+  const registry = new Registry()
+  createMetrics(registry)
+  registerCacheGauges(registry, async () => ({
+    bytes: 0,
+    blobs: 0,
+    maxBytes: 0,
+    filesystemSizeBytes: 0,
+    filesystemFreeBytes: 0,
+    fillsInFlight: 0,
+    indexUp: true,
+  }))
+  const names = (await registry.getMetricsAsJSON()).map((m) => m.name).filter((n) => n.startsWith('registry_mirror_'))
+  t.ok(names.length >= 15)
+  for (const name of names) t.match(readme, new RegExp(`^\\| \`${name}\` +\\|`, 'm'), name)
+})
+
+t.test('the Grafana dashboard file is what its generator writes', async (t) => {
+  t.same(JSON.parse(readFileSync(DASHBOARD_FILE, 'utf8')), dashboard(), 'run: npx tsx scripts/build-dashboard.ts')
 })
