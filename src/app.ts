@@ -1,14 +1,13 @@
 import { statfs } from 'node:fs/promises'
-import { join } from 'node:path'
 import fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { Registry } from 'prom-client'
 import { Agent, interceptors, type Dispatcher } from 'undici'
 import { TokenService } from './auth/token-service.js'
 import type { BlobStore } from './cache/blob-store.js'
 import type { Index } from './cache/cache-index.js'
-import { EmbeddedIndex } from './cache/embedded-index.js'
 import { FsBlobStore } from './cache/fs-blob-store.js'
-import { loadStoredBlobs } from './cache/reconcile.js'
+import { openIndex } from './cache/open-index.js'
+import { reconcile } from './cache/reconcile.js'
 import type { Config } from './config/schema.js'
 import { REDACTED_PATHS, type Logger } from './logger.js'
 import { mirrorTelemetry, upstreamObserver } from './metrics/adapters.js'
@@ -67,11 +66,19 @@ function loggerOption(config: Config, override: AppOverrides['logger']): Record<
   return { logger: { level: config.logLevel, redact: REDACTED_PATHS, ...(override ?? {}) } }
 }
 
-async function openIndex(config: Config, log: Logger): Promise<Index> {
-  if (config.redisUrl !== undefined) {
-    log.warn({}, 'the Redis index is not available yet; using the embedded index')
+/**
+ * Brings the index in line with the disk. The embedded index is rebuilt from the disk
+ * before the mirror serves; a Redis index is checked in the background, at start and
+ * each time Redis comes back, files it does not know being hashed before they count.
+ */
+function indexCatchUp(config: Config, store: BlobStore, log: Logger) {
+  let running: Promise<unknown> | undefined
+  return (index: Index): Promise<unknown> => {
+    running ??= reconcile(store, index, log, { verify: config.redisUrl !== undefined })
+      .catch((e: unknown) => log.warn({ err: e }, 'index reconcile did not finish; it runs again on reconnect'))
+      .finally(() => (running = undefined))
+    return running
   }
-  return EmbeddedIndex.open(join(config.cacheDir, 'index'))
 }
 
 async function cacheFacts(config: Config, index: Index, mirror: Mirror): Promise<CacheFacts> {
@@ -86,7 +93,7 @@ async function cacheFacts(config: Config, index: Index, mirror: Mirror): Promise
   return {
     bytes: stats?.bytes ?? 0,
     blobs: stats?.blobs ?? 0,
-    maxBytes: fs === undefined ? 0 : fs.blocks * fs.bsize,
+    maxBytes: config.cache.maxBytes ?? (fs === undefined ? 0 : fs.blocks * fs.bsize),
     filesystemSizeBytes: fs === undefined ? 0 : fs.blocks * fs.bsize,
     filesystemFreeBytes: fs === undefined ? 0 : fs.bavail * fs.bsize,
     fillsInFlight: mirror.blobs.inFlight,
@@ -116,8 +123,14 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const now = overrides.now ?? Date.now
   const store = new FsBlobStore(config.cacheDir)
   await store.init()
-  const index = overrides.index ?? (await openIndex(config, log))
-  await loadStoredBlobs(store, index, log)
+  const catchUp = indexCatchUp(config, store, log)
+  const index =
+    overrides.index ??
+    (await openIndex(config, log, (reconnected) => {
+      void catchUp(reconnected)
+    }))
+  const firstCatchUp = catchUp(index)
+  if (config.redisUrl === undefined) await firstCatchUp
 
   const registry = new Registry()
   const metrics = createMetrics(registry)
@@ -148,9 +161,13 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     pool: new BufferPool(READ_BUFFER_BYTES, READ_BUFFERS_RETAINED),
     observer,
     telemetry: mirrorTelemetry(metrics),
+    bound: config.cache,
+    log,
     now,
   })
   registerCacheGauges(registry, () => cacheFacts(config, index, mirror))
+  // A bound lowered since the last run applies at once.
+  void firstCatchUp.then(() => mirror.evictor.check())
 
   const realm = realmOf(mirror, config.publicUrl)
   installErrorHandling(server, realm)

@@ -43,6 +43,11 @@ export interface BlobWriter extends Writable {
   readonly finalPath: string
   /** Bytes written to the file so far (readable at those offsets). */
   readonly written: number
+  /**
+   * False once the disk refused to take more (ENOSPC): the bytes are still hashed and the
+   * write still finishes when they match, but commit fails and nothing is cached.
+   */
+  readonly storing: boolean
   commit(): Promise<StoredBlob>
   abort(): Promise<void>
 }
@@ -54,8 +59,8 @@ export interface WriterOptions {
 
 /** Bytes by digest. Holds no facts beyond what makes the bytes self-describing. */
 export interface BlobStore {
-  /** Creates folders and removes temp files a crash left behind. */
-  init(): Promise<void>
+  /** Creates folders and, unless told not to, removes temp files a crash left behind. */
+  init(options?: { sweep?: boolean }): Promise<void>
   stat(digest: string): Promise<StoredBlob | undefined>
   open(digest: string): Promise<OpenBlob | undefined>
   /** The whole blob in memory; for manifests, which are small. */
@@ -63,4 +68,6 @@ export interface BlobStore {
   createWriter(expected: ExpectedBlob, options?: WriterOptions): Promise<BlobWriter>
   delete(digest: string): Promise<void>
   list(): AsyncIterable<StoredBlob>
+  /** Hashes a stored blob: true when its bytes still match its digest. */
+  verify(digest: string): Promise<boolean>
 }

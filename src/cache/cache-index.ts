@@ -38,6 +38,11 @@ export interface Verdict {
   checkedAt: number
 }
 
+export interface Pin {
+  image: string
+  digests: string[]
+}
+
 export interface IndexStats {
   blobs: number
   bytes: number
@@ -50,11 +55,20 @@ export interface Index {
   /** Records a read for eviction order. Cheap and fire-and-forget: it may be batched. */
   touchBlob(digest: string, at: number): void
   listBlobs(): AsyncIterable<BlobRecord>
+  /** Records in eviction order, least recently used first: `limit` of them after `skip`. */
+  leastRecentlyUsed(skip: number, limit: number): Promise<BlobRecord[]>
   getTag(key: TagKey): Promise<TagRecord | undefined>
   putTag(key: TagKey, record: TagRecord): Promise<void>
   deleteTag(key: TagKey): Promise<void>
+  /** Every mapping of one tag, whatever the clients accepted. */
+  findTags(upstream: string, repo: string, tag: string): Promise<TagRecord[]>
   getVerdict(upstream: string, repo: string): Promise<Verdict | undefined>
   putVerdict(upstream: string, repo: string, verdict: Verdict): Promise<void>
+  /** Marks an image's digests as never evicted; pinning an image again replaces its set. */
+  pin(image: string, digests: string[]): Promise<void>
+  /** False when the image was not pinned. */
+  unpin(image: string): Promise<boolean>
+  pins(): Promise<Pin[]>
   stats(): Promise<IndexStats>
   /** Resolves when the index answers; rejects when it cannot be reached. */
   ping(): Promise<void>

@@ -1,8 +1,9 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { BlobRecord, Index, IndexStats, TagKey, TagRecord, Verdict } from './cache-index.js'
+import type { BlobRecord, Index, IndexStats, Pin, TagKey, TagRecord, Verdict } from './cache-index.js'
 import { parseTagKeyString, tagKeyString } from './cache-index.js'
 import { Journal } from './journal.js'
+import { PinFile } from './pin-file.js'
 
 function isTagRecord(key: string, value: unknown): value is TagRecord {
   const r = value as Partial<TagRecord> | null
@@ -37,6 +38,7 @@ export class EmbeddedIndex implements Index {
   private constructor(
     private readonly tags: Journal<TagRecord>,
     private readonly verdicts: Journal<Verdict>,
+    private readonly pinned: PinFile,
   ) {}
 
   /** `dir` holds the index's own files (inside the cache dir). */
@@ -44,7 +46,7 @@ export class EmbeddedIndex implements Index {
     await mkdir(dir, { recursive: true })
     const tags = await Journal.open(join(dir, 'tags.jsonl'), isTagRecord)
     const verdicts = await Journal.open(join(dir, 'verdicts.jsonl'), isVerdict)
-    return new EmbeddedIndex(tags, verdicts)
+    return new EmbeddedIndex(tags, verdicts, new PinFile(join(dir, 'pins.jsonl')))
   }
 
   async getBlob(digest: string): Promise<BlobRecord | undefined> {
@@ -74,6 +76,25 @@ export class EmbeddedIndex implements Index {
     for (const record of [...this.blobs.values()]) yield { ...record }
   }
 
+  async leastRecentlyUsed(skip: number, limit: number): Promise<BlobRecord[]> {
+    return [...this.blobs.values()]
+      .sort((a, b) => a.lastAccess - b.lastAccess || a.digest.localeCompare(b.digest))
+      .slice(skip, skip + limit)
+      .map((r) => ({ ...r }))
+  }
+
+  pin(image: string, digests: string[]): Promise<void> {
+    return this.pinned.pin(image, digests)
+  }
+
+  unpin(image: string): Promise<boolean> {
+    return this.pinned.unpin(image)
+  }
+
+  pins(): Promise<Pin[]> {
+    return this.pinned.pins()
+  }
+
   async getTag(key: TagKey): Promise<TagRecord | undefined> {
     const record = this.tags.entries.get(tagKeyString(key))
     return record === undefined ? undefined : { ...record }
@@ -85,6 +106,11 @@ export class EmbeddedIndex implements Index {
 
   async deleteTag(key: TagKey): Promise<void> {
     await this.tags.delete(tagKeyString(key))
+  }
+
+  async findTags(upstream: string, repo: string, tag: string): Promise<TagRecord[]> {
+    const prefix = `${upstream} ${repo} ${tag} `
+    return [...this.tags.entries].filter(([k]) => k.startsWith(prefix)).map(([, r]) => ({ ...r }))
   }
 
   async getVerdict(upstream: string, repo: string): Promise<Verdict | undefined> {

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { pipeline } from 'node:stream/promises'
 import { mkdir, open, opendir, readdir, readFile, rm, stat, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createDigester, parseDigest } from '../oci/digest.js'
@@ -30,10 +32,14 @@ export class FsBlobStore implements BlobStore {
     this.tmpDir = join(root, 'tmp')
   }
 
-  async init(): Promise<void> {
+  /**
+   * `sweep: false` leaves tmp/ alone, for a tool run beside a live mirror whose
+   * downloads are in there.
+   */
+  async init(options: { sweep?: boolean } = {}): Promise<void> {
     await mkdir(this.blobsDir, { recursive: true })
     // Whatever is in tmp/ was being written when a process died: it never counts.
-    await rm(this.tmpDir, { recursive: true, force: true })
+    if (options.sweep !== false) await rm(this.tmpDir, { recursive: true, force: true })
     await mkdir(this.tmpDir, { recursive: true })
   }
 
@@ -100,6 +106,18 @@ export class FsBlobStore implements BlobStore {
       if (!isMissing(e)) throw e
     })
     await unlink(path + META_SUFFIX).catch(() => {})
+  }
+
+  async verify(digest: string): Promise<boolean> {
+    const { algorithm } = parseDigest(digest)
+    const hash = createDigester(algorithm)
+    try {
+      await pipeline(createReadStream(this.pathOf(digest), { highWaterMark: 1024 * 1024 }), hash)
+    } catch (e) {
+      if (isMissing(e)) return false
+      throw e
+    }
+    return `${algorithm}:${hash.digest('hex')}` === digest
   }
 
   async *list(): AsyncIterable<StoredBlob> {

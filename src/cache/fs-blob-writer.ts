@@ -30,6 +30,10 @@ export class FsBlobWriter extends Writable implements BlobWriter {
   private bytes = 0
   /** Bytes handed to the disk, some maybe still in flight. */
   private issued = 0
+  /** Bytes hashed: all that arrived, stored or not. */
+  private received = 0
+  /** Set when the disk refused more: from then on bytes are verified, not stored. */
+  private diskFull: Error | undefined
   private readonly pending: PendingWrite[] = []
   /** Chunks hashed but not yet written: they go to the disk in batches. */
   private staged: Buffer[] = []
@@ -73,32 +77,38 @@ export class FsBlobWriter extends Writable implements BlobWriter {
   private append(buffers: Buffer[], callback: (error?: Error | null) => void): void {
     if (this.failure !== undefined) return callback(this.failure)
     const length = buffers.reduce((sum, b) => sum + b.length, 0)
-    if (this.expected.size !== undefined && this.issued + this.stagedBytes + length > this.expected.size) {
+    if (this.expected.size !== undefined && this.received + length > this.expected.size) {
       return callback(
         new UpstreamContentError(`${this.expected.digest}: more than the announced ${this.expected.size} bytes`),
       )
     }
-    for (const buffer of buffers) {
-      this.hash.update(buffer)
-      this.staged.push(buffer)
-    }
+    for (const buffer of buffers) this.hash.update(buffer)
+    this.received += length
+    // A full disk stops the storing, not the verifying: the bytes still reach their readers.
+    if (this.diskFull !== undefined) return callback()
+    this.staged.push(...buffers)
     this.stagedBytes += length
     if (this.stagedBytes >= WRITE_BATCH_BYTES) this.flush()
     if (this.issued - this.bytes <= MAX_IN_FLIGHT_BYTES) return callback()
     void this.pending[0]!.done.then(() => callback(this.failure))
   }
 
+  get storing(): boolean {
+    return this.diskFull === undefined
+  }
+
   /** Issues one positional write for everything staged. */
   private flush(): void {
-    if (this.stagedBytes === 0) return
+    if (this.stagedBytes === 0 || this.diskFull !== undefined) return
     const write: PendingWrite = { end: this.issued + this.stagedBytes, complete: false, done: Promise.resolve() }
     write.done = writeAll(this.handle, this.staged, this.issued).then(
       () => {
         write.complete = true
         this.settle()
       },
-      (e: Error) => {
-        this.failure ??= e
+      (e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOSPC' || e.code === 'EDQUOT') this.diskFull ??= e
+        else this.failure ??= e
       },
     )
     this.issued = write.end
@@ -123,8 +133,8 @@ export class FsBlobWriter extends Writable implements BlobWriter {
   private verify(): Error | undefined {
     if (this.failure !== undefined) return this.failure
     const { digest, size } = this.expected
-    if (size !== undefined && this.bytes !== size) {
-      return new UpstreamContentError(`${digest}: ${this.bytes} bytes, announced ${size}`)
+    if (size !== undefined && this.received !== size) {
+      return new UpstreamContentError(`${digest}: ${this.received} bytes, announced ${size}`)
     }
     const algorithm = digest.slice(0, digest.indexOf(':'))
     const actual = `${algorithm}:${this.hash.digest('hex')}`
@@ -135,6 +145,7 @@ export class FsBlobWriter extends Writable implements BlobWriter {
   async commit(): Promise<StoredBlob> {
     if (!this.writableFinished) throw new Error('commit before the write finished')
     if (this.settled !== 'open') throw new Error(`commit after ${this.settled}`)
+    if (this.diskFull !== undefined) throw this.diskFull
     // Flush before the rename, so a crash can never leave a short file under the final name.
     await this.handle.sync()
     await this.closeHandle()
@@ -148,7 +159,7 @@ export class FsBlobWriter extends Writable implements BlobWriter {
     this.settled = 'committed'
     return {
       digest: this.expected.digest,
-      size: this.bytes,
+      size: this.received,
       mediaType: this.expected.mediaType,
       upstream: this.expected.upstream,
       mtimeMs: Date.now(),

@@ -43,17 +43,32 @@ export class Journal<T> {
     return this.append({ k: key })
   }
 
+  /** The map a journal file holds now, read without touching the file. */
+  static async snapshot<T>(
+    path: string,
+    isValid: (key: string, value: unknown) => value is T,
+  ): Promise<Map<string, T>> {
+    const journal = new Journal(path, isValid)
+    await journal.load()
+    return journal.entries
+  }
+
   /** Waits for pending appends. */
   async flush(): Promise<void> {
     await this.tail.catch(() => {})
   }
 
   private async replay(): Promise<void> {
+    if (await this.load()) await this.compact()
+  }
+
+  /** False when there is no file yet. */
+  private async load(): Promise<boolean> {
     let text: string
     try {
       text = await readFile(this.path, 'utf8')
     } catch {
-      return
+      return false
     }
     for (const line of text.split('\n')) {
       const entry = this.parse(line)
@@ -61,7 +76,7 @@ export class Journal<T> {
       if (entry.r === undefined) this.entries.delete(entry.k)
       else this.entries.set(entry.k, entry.r)
     }
-    await this.compact()
+    return true
   }
 
   private parse(line: string): Line<T> | undefined {

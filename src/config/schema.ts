@@ -1,4 +1,5 @@
 import { resolve } from 'node:path'
+import bytes from 'bytes'
 import { z } from 'zod'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -34,6 +35,23 @@ function parseUpstream(value: string, ctx: z.RefinementCtx): { url: string; host
   return { url: `${url.origin}${url.pathname.replace(/\/+$/, '')}`, host: url.host }
 }
 
+/** `50GiB`, `50GB` (both 1024-based, as the bytes library reads them), `500MB`, `1048576`. */
+const SIZE = /^\s*\d+(?:\.\d+)?\s*(?:[kmgtp]i?b|b)?\s*$/i
+
+function parseSize(value: string | number, ctx: z.RefinementCtx): number {
+  const size =
+    typeof value === 'number' ? value : SIZE.test(value) ? bytes.parse(value.replace(/([kmgtp])ib/i, '$1b')) : null
+  if (size === null || !Number.isFinite(size) || size <= 0) {
+    ctx.addIssue({ code: 'custom', message: 'must be a size like 50GiB, 500MB or a number of bytes' })
+    return z.NEVER
+  }
+  return Math.floor(size)
+}
+
+function parseHttpUrl(value: string, ctx: z.RefinementCtx): string {
+  return parsePublicUrl(value, ctx)
+}
+
 function parsePublicUrl(value: string, ctx: z.RefinementCtx): string {
   try {
     const url = new URL(value)
@@ -51,6 +69,13 @@ export const settingsSchema = z
     upstream: z.string().default('https://registry-1.docker.io').transform(parseUpstream),
     cacheDir: z.string().min(1).default('./data'),
     redisUrl: z.string().url().optional(),
+    redisPrefix: z.string().min(1).default('registry-mirror:'),
+    redisTimeoutMs: z.coerce.number().int().min(10).max(60_000).default(500),
+    maxCacheSize: z.union([z.string(), z.number()]).transform(parseSize).optional(),
+    cacheHighWatermark: z.coerce.number().gt(0).max(1).default(0.9),
+    cacheLowWatermark: z.coerce.number().gt(0).max(1).default(0.8),
+    advertiseUrl: z.string().transform(parseHttpUrl).optional(),
+    peerSecret: z.string().min(16, 'must be at least 16 characters').optional(),
     logLevel: z.enum(LOG_LEVELS).default('info'),
     tagTtl: seconds(31_536_000).default(300),
     defaultNamespace: z
@@ -71,6 +96,14 @@ export const settingsSchema = z
     message: 'upstreamUsername and upstreamPassword go together',
     path: ['upstreamPassword'],
   })
+  .refine((s) => s.cacheLowWatermark < s.cacheHighWatermark, {
+    message: 'must be below cacheHighWatermark',
+    path: ['cacheLowWatermark'],
+  })
+  .refine((s) => s.advertiseUrl === undefined || (s.redisUrl !== undefined && s.peerSecret !== undefined), {
+    message: 'replicas need redisUrl and peerSecret too',
+    path: ['advertiseUrl'],
+  })
   .transform((s) => ({
     listen: s.listen,
     upstream: s.upstream,
@@ -89,6 +122,17 @@ export const settingsSchema = z
     authRealm: s.authRealm,
     publicUrl: s.publicUrl,
     metricsListen: s.metricsListen,
+    redisPrefix: s.redisPrefix,
+    redisTimeoutMs: s.redisTimeoutMs,
+    cache: {
+      maxBytes: s.maxCacheSize,
+      highWatermark: s.cacheHighWatermark,
+      lowWatermark: s.cacheLowWatermark,
+    },
+    replica:
+      s.advertiseUrl === undefined || s.peerSecret === undefined
+        ? undefined
+        : { advertiseUrl: s.advertiseUrl, peerSecret: s.peerSecret },
   }))
 
 export type Config = Readonly<z.output<typeof settingsSchema>>

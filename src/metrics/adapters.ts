@@ -23,5 +23,6 @@ export function mirrorTelemetry(metrics: Metrics): Telemetry {
     },
     privateCacheBytes: (bytes) => metrics.privateCacheBytes.inc(bytes),
     indexError: (operation) => metrics.indexErrors.inc({ operation }),
+    evicted: () => metrics.evictions.inc(),
   }
 }

@@ -7,7 +7,7 @@ import { decideRange } from '../oci/range.js'
 import type { UpstreamAuth, UpstreamClient } from '../upstream/upstream-client.js'
 import type { AccessVerdicts } from './access-verdicts.js'
 import type { BufferPool } from './buffer-pool.js'
-import { diskSource } from './byte-source.js'
+import { diskSource, type ByteSource } from './byte-source.js'
 import { Fill } from './fill.js'
 import { FillSource } from './fill-source.js'
 import { passThroughBlob } from './private-blobs.js'
@@ -26,6 +26,9 @@ export interface BlobServiceDeps {
   /** Buffers for reading blobs from disk into responses. */
   pool: BufferPool
   telemetry: Telemetry
+  /** Told when the cache grew (it may need evicting) and when the disk filled up. */
+  cacheGrew: () => void
+  diskFull: () => void
   now: () => number
 }
 
@@ -42,11 +45,18 @@ const MIRROR: UpstreamAuth = { kind: 'mirror' }
  */
 export class BlobService {
   private readonly fills = new Map<string, Fill>()
+  /** Cached blobs being read now, by digest: eviction leaves them alone. */
+  private readonly readers = new Map<string, number>()
 
   constructor(private readonly deps: BlobServiceDeps) {}
 
   get inFlight(): number {
     return this.fills.size
+  }
+
+  /** Being filled or read: not to be evicted now. */
+  inUse(digest: string): boolean {
+    return this.fills.has(digest) || (this.readers.get(digest) ?? 0) > 0
   }
 
   async get(ctx: RequestContext, repo: string, digest: Digest, rangeHeader: string | undefined): Promise<BlobBody> {
@@ -143,6 +153,26 @@ export class BlobService {
     return cached === undefined ? undefined : this.fromDisk(digest, cached, rangeHeader)
   }
 
+  /** Counts the source as a reader of the blob until it is closed: eviction waits for it. */
+  private tracked(digest: string, source: ByteSource): ByteSource {
+    this.readers.set(digest, (this.readers.get(digest) ?? 0) + 1)
+    let open = true
+    return {
+      origin: source.origin,
+      read: (position, maxLength) => source.read(position, maxLength),
+      complete: () => source.complete(),
+      close: async () => {
+        if (open) {
+          open = false
+          const left = (this.readers.get(digest) ?? 1) - 1
+          if (left > 0) this.readers.set(digest, left)
+          else this.readers.delete(digest)
+        }
+        await source.close()
+      },
+    }
+  }
+
   private async localHead(digest: Digest, upstreamError: Error): Promise<BlobHead> {
     const size = this.fills.get(digest.value)?.size ?? (await this.deps.store.stat(digest.value))?.size
     if (size === undefined) throw upstreamError
@@ -157,7 +187,8 @@ export class BlobService {
     }
     this.deps.index.touchBlob(digest, this.deps.now())
     const range = decision.kind === 'partial' ? decision.range : undefined
-    return { size: blob.size, range, source: diskSource(blob, this.deps.pool), outcome: 'hit', private: false }
+    const source = this.tracked(digest, diskSource(blob, this.deps.pool))
+    return { size: blob.size, range, source, outcome: 'hit', private: false }
   }
 
   private async fromFill(fill: Fill, rangeHeader: string | undefined, outcome: CacheOutcome): Promise<BlobBody> {
@@ -165,13 +196,13 @@ export class BlobService {
     const size = fill.size
     if (size === undefined) {
       // No length announced: Range cannot be answered, so the whole body goes.
-      const source = new FillSource(fill, Infinity, this.deps.pool)
+      const source = this.tracked(fill.digest, new FillSource(fill, Infinity, this.deps.pool))
       return { size, range: undefined, source, outcome, private: false }
     }
     const decision = decideRange(rangeHeader, size)
     if (decision.kind === 'unsatisfiable') throw errors.rangeNotSatisfiable(size)
     const range = decision.kind === 'partial' ? decision.range : undefined
-    const source = new FillSource(fill, range?.end ?? size - 1, this.deps.pool)
+    const source = this.tracked(fill.digest, new FillSource(fill, range?.end ?? size - 1, this.deps.pool))
     return { size, range, source, outcome, private: false }
   }
 
@@ -200,6 +231,8 @@ export class BlobService {
       .finally(() => {
         telemetry.fillEnded(fill.failure)
         this.fills.delete(digest)
+        if (fill.failure === undefined) this.deps.cacheGrew()
+        else if (fill.failure === 'disk_full') this.deps.diskFull()
       })
     return fill
   }

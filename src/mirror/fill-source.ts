@@ -42,9 +42,16 @@ export class FillSource implements ByteSource {
         const want = Math.min(maxLength, available)
         // Bytes received are never changed again, so a view of them is safe to send.
         const recent = this.fill.recent.view(position, want)
-        if (recent !== undefined) return unpooled(recent)
-        // Fallen out of the in-memory window: those bytes are on disk by now.
+        if (recent !== undefined) {
+          this.fill.readerAt(this, position + recent.length)
+          return unpooled(recent)
+        }
+        // Fallen out of the in-memory window: those bytes are on disk by now…
         if (position < this.fill.written) return this.readFile(position, Math.min(want, this.fill.written - position))
+        // …unless the disk filled up: then they are nowhere any more.
+        if (!this.fill.storing) {
+          throw new Error(`${this.fill.digest}: reader fell behind a download the full disk could not keep`)
+        }
       } else if (this.fill.verified && position >= this.fill.received) {
         return END
       }
@@ -62,6 +69,7 @@ export class FillSource implements ByteSource {
       bytes.release()
       throw new Error(`${this.fill.digest}: file shorter than the bytes written`)
     }
+    this.fill.readerAt(this, position + bytes.data.length)
     return bytes
   }
 
@@ -73,6 +81,7 @@ export class FillSource implements ByteSource {
   }
 
   async close(): Promise<void> {
+    this.fill.readerGone(this)
     this.closed = true
     const handle = this.handle
     this.handle = undefined

@@ -1,3 +1,4 @@
+import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { BlobStore, BlobWriter, StoredBlob } from '../cache/blob-store.js'
 import { UpstreamContentError } from '../errors.js'
@@ -62,6 +63,7 @@ export class Fill {
   /** Resolves when the fill has ended, either way. Never rejects. */
   readonly done: Promise<void>
   private readonly abortController = new AbortController()
+  private writer: BlobWriter | undefined
   private waiters: Array<() => void> = []
   private resolveStarted!: () => void
   private rejectStarted!: (error: Error) => void
@@ -84,6 +86,11 @@ export class Fill {
     return this.recent.end
   }
 
+  /** False once the disk filled: bytes still flow to readers from memory, but not to disk. */
+  get storing(): boolean {
+    return this.writer?.storing ?? true
+  }
+
   /** Every byte written so far is known good: the digest and size were verified. */
   get verified(): boolean {
     return this.state === 'verified' || this.state === 'committed'
@@ -96,6 +103,46 @@ export class Fill {
 
   abort(reason: Error): void {
     this.abortController.abort(reason)
+  }
+
+  /**
+   * Every chunk enters the in-memory window here, before the disk. While the disk takes
+   * the bytes, readers that fall behind read the file and the download runs free; once it
+   * refuses them (full), memory is all there is, so the download waits for its slowest
+   * reader instead of leaving it behind.
+   */
+  private gate(source: FillSource): Transform {
+    return new Transform({
+      transform: (chunk: Buffer, _encoding, callback) => {
+        this.recent.append(chunk)
+        source.onBytes(chunk.length)
+        this.notify()
+        if (this.storing) return callback(null, chunk)
+        this.readersWithin(RECENT_BYTES / 2).then(() => callback(null, chunk), callback)
+      },
+    })
+  }
+
+  /** Where each reader has read up to: only consulted once the disk is full. */
+  private readonly readers = new Map<object, number>()
+
+  readerAt(reader: object, position: number): void {
+    this.readers.set(reader, position)
+    // Only a download held back for its readers is waiting to hear of this.
+    if (!this.storing) this.notify()
+  }
+
+  readerGone(reader: object): void {
+    this.readers.delete(reader)
+    if (!this.storing) this.notify()
+  }
+
+  private async readersWithin(distance: number): Promise<void> {
+    for (;;) {
+      const slowest = Math.min(...this.readers.values())
+      if (this.readers.size === 0 || this.received - slowest <= distance || this.state === 'failed') return
+      await this.changed()
+    }
   }
 
   private notify(): void {
@@ -119,17 +166,12 @@ export class Fill {
           },
         },
       )
+      this.writer = writer
       this.tempPath = writer.tempPath
       this.finalPath = writer.finalPath
-      // A second listener beside the pipe sees every chunk as it arrives, before the disk.
-      response.body.on('data', (chunk: Buffer) => {
-        this.recent.append(chunk)
-        source.onBytes(chunk.length)
-        this.notify()
-      })
       this.setState('streaming')
       this.resolveStarted()
-      await pipeline(response.body, writer, { signal: this.abortController.signal })
+      await pipeline(response.body, this.gate(source), writer, { signal: this.abortController.signal })
       this.size = this.written
       this.setState('verified')
       const stored = await writer.commit()

@@ -34,6 +34,7 @@ export interface ManifestServiceDeps {
   upstreamHost: string
   tagTtlMs: number
   telemetry: Telemetry
+  cacheGrew: () => void
   now: () => number
 }
 
@@ -222,6 +223,7 @@ export class ManifestService {
         await writer.abort()
       }
       await this.remember(ctx, m)
+      this.deps.cacheGrew()
     } catch (e) {
       ctx.log.warn({ err: e, digest: m.digest }, 'manifest served but not cached')
     }

@@ -11,6 +11,8 @@ import { ReferrersService } from './referrers-service.js'
 import { RegistryAuth } from './registry-auth.js'
 import { TagListService } from './tag-list-service.js'
 import type { Telemetry } from './telemetry.js'
+import { Evictor, type CacheBound } from './eviction.js'
+import type { Logger } from '../logger.js'
 import type { UpstreamObserver } from '../http/upstream-observer.js'
 
 export interface MirrorDeps {
@@ -29,6 +31,8 @@ export interface MirrorDeps {
   pool: BufferPool
   observer: UpstreamObserver
   telemetry: Telemetry
+  bound: CacheBound
+  log: Logger
   now: () => number
 }
 
@@ -39,11 +43,23 @@ export class Mirror {
   readonly tags: TagListService
   readonly referrers: ReferrersService
   readonly auth: RegistryAuth
+  readonly evictor: Evictor
 
   constructor(private readonly deps: MirrorDeps) {
     const { upstream, store, index, upstreamHost, telemetry, now } = deps
     const ttlMs = deps.verdictTtlSeconds * 1000
     const verdicts = new AccessVerdicts({ upstream, index, upstreamHost, ttlMs, telemetry, now })
+    this.evictor = new Evictor({
+      index,
+      store,
+      bound: deps.bound,
+      inUse: (digest) => this.blobs.inUse(digest),
+      telemetry,
+      log: deps.log,
+    })
+    const cacheGrew = () => {
+      void this.evictor.check()
+    }
     this.manifests = new ManifestService({
       upstream,
       store,
@@ -52,9 +68,23 @@ export class Mirror {
       upstreamHost,
       tagTtlMs: deps.tagTtlSeconds * 1000,
       telemetry,
+      cacheGrew,
       now,
     })
-    this.blobs = new BlobService({ upstream, store, index, verdicts, upstreamHost, pool: deps.pool, telemetry, now })
+    this.blobs = new BlobService({
+      upstream,
+      store,
+      index,
+      verdicts,
+      upstreamHost,
+      pool: deps.pool,
+      telemetry,
+      cacheGrew,
+      diskFull: () => {
+        void this.evictor.diskFull()
+      },
+      now,
+    })
     this.tags = new TagListService(upstream, verdicts)
     this.referrers = new ReferrersService(upstream, verdicts)
     this.auth = new RegistryAuth({

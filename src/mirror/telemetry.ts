@@ -12,6 +12,8 @@ export interface Telemetry {
   privateCacheBytes(bytes: number): void
   /** An index operation failed; the request was served anyway. */
   indexError(operation: string): void
+  /** A blob left the cache to keep it under its bound. */
+  evicted(): void
 }
 
 export const noTelemetry: Telemetry = {
@@ -19,4 +21,5 @@ export const noTelemetry: Telemetry = {
   fillEnded: () => {},
   privateCacheBytes: () => {},
   indexError: () => {},
+  evicted: () => {},
 }

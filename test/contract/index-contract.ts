@@ -114,6 +114,9 @@ export function indexContract(t: Test, harness: IndexHarness): void {
     t.teardown(() => reopened.close())
     t.same(await reopened.getTag(key('1', '7f')), list)
     t.same(await reopened.getTag(key('1', '02')), { ...single, checkedAt: 3 }, 'the last write wins')
+    const found = await reopened.findTags('registry.example:5000', 'library/x', '1')
+    t.same(found.map((r) => r.digest).sort(), [list.digest, single.digest].sort(), 'every accept key of a tag is found')
+    t.same(await reopened.findTags('registry.example:5000', 'library/x', 'gone'), [])
     t.equal(await reopened.getTag(key('gone')), undefined, 'deletes survive too')
   })
 
@@ -130,5 +133,55 @@ export function indexContract(t: Test, harness: IndexHarness): void {
     t.teardown(() => reopened.close())
     t.same(await reopened.getVerdict('registry.example:5000', 'private/y'), { isPublic: false, checkedAt: 11 })
     t.same(await reopened.getVerdict('registry.example:5000', 'library/x'), { isPublic: false, checkedAt: 12 })
+  })
+
+  t.test('least recently used first, paged', async (t) => {
+    const index = await harness.open()
+    t.teardown(() => index.close())
+    await index.putBlob(blob(1, { lastAccess: 300 }))
+    await index.putBlob(blob(2, { lastAccess: 100 }))
+    await index.putBlob(blob(3, { lastAccess: 200 }))
+    await index.putBlob(blob(4, { lastAccess: 400 }))
+    index.touchBlob(digest(2), 500)
+    // Touches may be batched: closing flushes them.
+    await index.close()
+    const reopened = await harness.reopen(index)
+    t.teardown(() => reopened.close())
+    const order = async (skip: number, limit: number) =>
+      (await reopened.leastRecentlyUsed(skip, limit)).map((r) => r.digest)
+    const all = await order(0, 10)
+    if (all.length === 0) {
+      t.pass('blob records are rebuilt from disk by this implementation')
+      return
+    }
+    t.same(all, [digest(3), digest(1), digest(4), digest(2)])
+    t.same(await order(1, 2), [digest(1), digest(4)])
+    t.same(await order(4, 2), [])
+  })
+
+  t.test('pins: per image, replaced by a new pin, removed by unpin, kept across a reopen', async (t) => {
+    const index = await harness.open()
+    t.same(await index.pins(), [])
+    await index.pin('library/a:1', [digest(1), digest(2), digest(2)])
+    await index.pin('library/b:1', [digest(2), digest(3)])
+    await index.pin('library/a:1', [digest(1), digest(4)])
+    t.same(
+      (await index.pins())
+        .map((p) => ({ image: p.image, digests: [...p.digests].sort() }))
+        .sort((x, y) => x.image.localeCompare(y.image)),
+      [
+        { image: 'library/a:1', digests: [digest(1), digest(4)] },
+        { image: 'library/b:1', digests: [digest(2), digest(3)] },
+      ],
+    )
+    t.equal(await index.unpin('library/b:1'), true)
+    t.equal(await index.unpin('library/b:1'), false)
+    await index.close()
+    const reopened = await harness.reopen(index)
+    t.teardown(() => reopened.close())
+    t.same(
+      (await reopened.pins()).map((p) => p.image),
+      ['library/a:1'],
+    )
   })
 }

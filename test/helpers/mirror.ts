@@ -5,6 +5,7 @@ import { loadConfig } from '../../src/config/load.js'
 import type { RawSettings } from '../../src/config/options.js'
 import type { Config } from '../../src/config/schema.js'
 import type { Index } from '../../src/cache/cache-index.js'
+import { startRedis } from './redis.js'
 import { makeTempDir } from './temp-dir.js'
 
 export interface RunningMirror {
@@ -16,7 +17,7 @@ export interface RunningMirror {
   readonly cacheDir: string
   /** Parsed JSON log lines the mirror wrote. */
   readonly logs: Array<Record<string, unknown>>
-  /** Stops the mirror, keeping the cache dir (for restart tests). */
+  /** Stops the mirror (and its Redis, if it has one), keeping the cache dir (for restart tests). */
   stop(): Promise<void>
   /** Stops the mirror and removes its cache dir. */
   close(): Promise<void>
@@ -39,11 +40,22 @@ export function testConfig(upstream: string, cacheDir: string, settings: RawSett
   })
 }
 
+/**
+ * The integration suite runs twice: with the embedded index, and with MIRROR_TEST_INDEX=redis
+ * against a private redis-server for each mirror.
+ */
+const withRedis = process.env.MIRROR_TEST_INDEX === 'redis'
+
 /** The mirror, built in-process by buildApp and listening on a free loopback port. */
 export async function startMirror(options: MirrorOptions): Promise<RunningMirror> {
   const dir = options.cacheDir === undefined ? await makeTempDir('cache') : undefined
   const cacheDir = options.cacheDir ?? dir!.path
-  const config = testConfig(options.upstream, cacheDir, options.settings)
+  const redis =
+    withRedis && options.index === undefined && options.settings?.redisUrl === undefined
+      ? await startRedis()
+      : undefined
+  const settings = redis === undefined ? options.settings : { ...options.settings, redisUrl: redis.url }
+  const config = testConfig(options.upstream, cacheDir, settings)
   const logs: Array<Record<string, unknown>> = []
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -61,6 +73,7 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
     if (stopped) return
     stopped = true
     await app.server.close()
+    await redis?.close()
   }
   return {
     url: `http://127.0.0.1:${port}`,

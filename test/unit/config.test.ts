@@ -91,3 +91,22 @@ t.test('every option has a distinct env var and flag', async (t) => {
   t.equal(new Set(OPTIONS.map((o) => o.flag.split(' ')[0])).size, OPTIONS.length)
   for (const option of OPTIONS) t.match(option.env, /^MIRROR_[A-Z_]+$/)
 })
+
+t.test('cache bounds and replica settings', async (t) => {
+  t.equal(loadConfig({ flags: { maxCacheSize: '50GiB' } }).cache.maxBytes, 50 * 1024 ** 3)
+  t.equal(loadConfig({ flags: { maxCacheSize: '500MB' } }).cache.maxBytes, 500 * 1024 ** 2)
+  t.equal(loadConfig({ flags: { maxCacheSize: '1048576' } }).cache.maxBytes, 1048576)
+  t.equal(loadConfig({ configFile: 'x', readFile: () => 'maxCacheSize: 4096\n' }).cache.maxBytes, 4096)
+  t.equal(loadConfig().cache.maxBytes, undefined, 'unbounded by default')
+  t.same(loadConfig().cache, { maxBytes: undefined, highWatermark: 0.9, lowWatermark: 0.8 })
+  t.throws(() => loadConfig({ flags: { maxCacheSize: '50 apples' } }), /maxCacheSize.*size like/)
+  t.throws(() => loadConfig({ flags: { cacheLowWatermark: '0.95' } }), /below cacheHighWatermark/)
+  t.throws(() => loadConfig({ flags: { advertiseUrl: 'http://10.0.0.5:5000' } }), /need redisUrl and peerSecret/)
+  const replica = loadConfig({
+    flags: { advertiseUrl: 'http://10.0.0.5:5000/', redisUrl: 'redis://r:6379', peerSecret: 'a'.repeat(32) },
+  })
+  t.same(replica.replica, { advertiseUrl: 'http://10.0.0.5:5000', peerSecret: 'a'.repeat(32) })
+  t.throws(() => loadConfig({ flags: { peerSecret: 'short' } }), /at least 16/)
+  t.equal(loadConfig().redisPrefix, 'registry-mirror:')
+  t.equal(loadConfig({ env: { MIRROR_REDIS_TIMEOUT_MS: '250' } }).redisTimeoutMs, 250)
+})

@@ -1,0 +1,29 @@
+import { join } from 'node:path'
+import type { Config } from '../config/schema.js'
+import type { Logger } from '../logger.js'
+import type { Index } from './cache-index.js'
+import { EmbeddedIndex } from './embedded-index.js'
+import { connectRedis, firstConnection } from './redis-connection.js'
+import { RedisIndex } from './redis-index.js'
+
+/** The index the config asks for: Redis when MIRROR_REDIS_URL is set, else the embedded one. */
+export async function openIndex(
+  config: Config,
+  log: Logger,
+  onReconnect: (index: Index) => void = () => {},
+): Promise<Index> {
+  if (config.redisUrl === undefined) return EmbeddedIndex.open(join(config.cacheDir, 'index'))
+  const client = connectRedis({
+    url: config.redisUrl,
+    timeoutMs: config.redisTimeoutMs,
+    log,
+    // Only ever called on a later reconnect, by which time `index` is set.
+    onReconnect: () => onReconnect(index),
+  })
+  // Start without Redis if it is down: the mirror serves from disk and catches up later.
+  if (!(await firstConnection(client, config.redisTimeoutMs * 4))) {
+    log.warn({}, 'Redis index not reachable at start; serving from disk until it is')
+  }
+  const index = new RedisIndex(client, config.redisPrefix, config.replica?.advertiseUrl ?? 'local')
+  return index
+}

@@ -1,0 +1,76 @@
+import { randomBytes } from 'node:crypto'
+import t from 'tap'
+import type { Index } from '../../src/cache/cache-index.js'
+import { connectRedis } from '../../src/cache/redis-connection.js'
+import { RedisIndex } from '../../src/cache/redis-index.js'
+import { silentLogger } from '../../src/logger.js'
+import { startRedis } from '../helpers/redis.js'
+import { indexContract } from './index-contract.js'
+
+const redis = await startRedis()
+t.teardown(() => redis.close())
+const prefixes = new WeakMap<Index, string>()
+
+async function open(prefix: string): Promise<RedisIndex> {
+  const client = connectRedis({ url: redis.url, timeoutMs: 1000, log: silentLogger })
+  await new Promise((resolve) => client.once('ready', resolve))
+  const index = new RedisIndex(client, prefix)
+  prefixes.set(index, prefix)
+  return index
+}
+
+indexContract(t, {
+  open: () => open(`test-${randomBytes(4).toString('hex')}:`),
+  reopen: (previous) => open(prefixes.get(previous)!),
+})
+
+t.test('two prefixes on one Redis do not see each other', async (t) => {
+  const a = await open('a:')
+  const b = await open('b:')
+  t.teardown(() => Promise.all([a.close(), b.close()]))
+  await a.putBlob({ digest: `sha256:${'1'.repeat(64)}`, size: 10, upstream: 'u', lastAccess: 1 })
+  t.same(await b.stats(), { blobs: 0, bytes: 0 })
+  t.same(await a.stats(), { blobs: 1, bytes: 10 })
+})
+
+t.test('with Redis gone, calls fail fast instead of hanging', async (t) => {
+  const other = await startRedis()
+  const client = connectRedis({ url: other.url, timeoutMs: 300, log: silentLogger })
+  await new Promise((resolve) => client.once('ready', resolve))
+  const index = new RedisIndex(client, 'gone:')
+  await other.kill()
+  const started = Date.now()
+  await t.rejects(index.stats())
+  await t.rejects(index.getTag({ upstream: 'u', repo: 'r', tag: 't', accept: '0' }))
+  t.ok(Date.now() - started < 1000, 'failed within the timeout')
+  await index.close()
+  await other.close()
+})
+
+t.test('replicas sharing one Redis each hold their own blobs; what a blob is stays shared', async (t) => {
+  const client = () => connectRedis({ url: redis.url, timeoutMs: 1000, log: silentLogger })
+  const a = new RedisIndex(client(), 'shared:', 'http://a')
+  const b = new RedisIndex(client(), 'shared:', 'http://b')
+  t.teardown(() => Promise.all([a.close(), b.close()]))
+  await a.ping().catch(() => new Promise((resolve) => setTimeout(resolve, 200)))
+  const digest = `sha256:${'2'.repeat(64)}`
+  const manifest = {
+    digest,
+    size: 7,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    upstream: 'u',
+    lastAccess: 5,
+  }
+  await a.putBlob(manifest)
+  t.equal(await b.getBlob(digest), undefined, 'b does not hold it')
+  t.same(await b.holders(digest), ['http://a'])
+  await b.putBlob({ ...manifest, lastAccess: 6 })
+  t.same((await a.holders(digest)).sort(), ['http://a', 'http://b'])
+  t.same(await a.stats(), { blobs: 1, bytes: 7 })
+  t.same(await b.stats(), { blobs: 1, bytes: 7 })
+  await a.deleteBlob(digest)
+  t.same(await a.stats(), { blobs: 0, bytes: 0 })
+  t.match(await b.getBlob(digest), { mediaType: manifest.mediaType }, 'b keeps its record')
+  await b.deleteBlob(digest)
+  t.same(await a.holders(digest), [])
+})
