@@ -7,6 +7,9 @@ import type { BlobStore } from './cache/blob-store.js'
 import type { Index } from './cache/cache-index.js'
 import { FsBlobStore } from './cache/fs-blob-store.js'
 import { openIndex } from './cache/open-index.js'
+import { alone, type Peers } from './cache/peers.js'
+import { connectRedis } from './cache/redis-connection.js'
+import { RedisPeers } from './cache/redis-peers.js'
 import { reconcile } from './cache/reconcile.js'
 import type { Config } from './config/schema.js'
 import { REDACTED_PATHS, type Logger } from './logger.js'
@@ -17,10 +20,12 @@ import { Mirror } from './mirror/mirror.js'
 import { installErrorHandling } from './server/error-handler.js'
 import { registerTokenRoutes } from './server/auth-routes.js'
 import { registerHealthRoutes } from './server/health-routes.js'
+import { registerPeerRoutes } from './server/peer-routes.js'
 import { installRequestRecord } from './server/request-record.js'
 import { registerPullRoutes } from './server/pull-routes.js'
 import { realmOf } from './server/realm.js'
 import { registerReadForwarding, registerWriteProxy } from './server/upstream-proxy.js'
+import { PeerClient } from './upstream/peer-client.js'
 import { UpstreamClient } from './upstream/upstream-client.js'
 import { VERSION } from './version.js'
 
@@ -113,6 +118,13 @@ function serverOptions(config: Config, overrides: AppOverrides): FastifyServerOp
   }
 }
 
+/** Replicas coordinate in the Redis they share; a mirror without an advertised address is alone. */
+function openPeers(config: Config, log: Logger): Peers {
+  if (config.replica === undefined || config.redisUrl === undefined) return alone
+  const client = connectRedis({ url: config.redisUrl, timeoutMs: config.redisTimeoutMs, log })
+  return new RedisPeers(client, config.redisPrefix, config.replica.advertiseUrl, log)
+}
+
 /**
  * The composition root: builds every part from the config and wires them together. It
  * never listens; main.ts does, and tests call this directly.
@@ -162,6 +174,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     observer,
     telemetry: mirrorTelemetry(metrics),
     bound: config.cache,
+    peers: openPeers(config, log),
+    peerClient:
+      config.replica === undefined ? undefined : new PeerClient(dispatcher, config.replica.peerSecret, userAgent),
     log,
     now,
   })
@@ -178,12 +193,13 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   server.addHook('onRequest', async (_request, reply) => {
     reply.header('docker-distribution-api-version', 'registry/2.0')
   })
-  const countSent = (source: 'cache' | 'upstream', bytes: number) => metrics.sentBytes.inc({ source }, bytes)
+  const countSent = (source: 'cache' | 'upstream' | 'peer', bytes: number) => metrics.sentBytes.inc({ source }, bytes)
   await server.register(async (scope) => {
     const forward = await registerReadForwarding(scope, config.upstream.url, realm)
     registerPullRoutes(scope, { mirror, realm, forward, countSent })
   })
   registerTokenRoutes(server, mirror)
+  if (config.replica !== undefined) registerPeerRoutes(server, mirror, config.replica.peerSecret, countSent)
   await registerWriteProxy(server, config.upstream.url, realm)
   const metricsServer = config.metricsListen === undefined ? undefined : fastify(serverOptions(config, overrides))
   if (metricsServer !== undefined) registerHealthRoutes(metricsServer, health)

@@ -9,7 +9,10 @@ import type { AccessVerdicts } from './access-verdicts.js'
 import type { BufferPool } from './buffer-pool.js'
 import { diskSource, type ByteSource } from './byte-source.js'
 import { Fill } from './fill.js'
+import { openFill } from './fill-origin.js'
 import { FillSource } from './fill-source.js'
+import type { Peers } from '../cache/peers.js'
+import type { PeerClient } from '../upstream/peer-client.js'
 import { passThroughBlob } from './private-blobs.js'
 import type { CacheOutcome, RequestContext } from './request-context.js'
 import type { BlobBody, BlobHead } from './results.js'
@@ -26,6 +29,9 @@ export interface BlobServiceDeps {
   /** Buffers for reading blobs from disk into responses. */
   pool: BufferPool
   telemetry: Telemetry
+  /** The replicas this one shares its index with; `alone` for a single mirror. */
+  peers: Peers
+  peerClient: PeerClient | undefined
   /** Told when the cache grew (it may need evicting) and when the disk filled up. */
   cacheGrew: () => void
   diskFull: () => void
@@ -100,6 +106,16 @@ export class BlobService {
     const error = await statusError(response)
     if (response.status >= 500 && !isPrivate) return this.localHead(digest, error)
     throw error
+  }
+
+  /**
+   * For a peer replica: the blob from this replica's cache or its download in progress,
+   * never from the upstream (the peer asked because this replica has it or is getting it).
+   */
+  async forPeer(digest: Digest, rangeHeader: string | undefined): Promise<BlobBody> {
+    const local = await this.local(digest.value, rangeHeader)
+    if (local === undefined) throw errors.blobUnknown(digest.value)
+    return local
   }
 
   /** Resolves once every fill running now has ended (committed or failed). */
@@ -209,16 +225,21 @@ export class BlobService {
   private startFill(ctx: RequestContext, repo: string, digest: string): Fill {
     const fill = new Fill(digest)
     this.fills.set(digest, fill)
-    const { upstream, store, index, upstreamHost, telemetry, now } = this.deps
+    const { store, index, upstreamHost, telemetry, now } = this.deps
     // The fill outlives the request that started it (a client that leaves mid-blob will
     // most likely ask again), so it runs on its own signal, not the request's, and as
     // the mirror: the repository is public, and a client's credentials are its own.
+    let release = async () => {}
+    const log = ctx.log.child({ fill: digest })
     void fill
       .run({
-        fetch: (signal) =>
-          upstream.send({ method: 'GET', path: blobPath(repo, digest), repo, auth: MIRROR, signal, trace: ctx.trace }),
+        fetch: async (signal) => {
+          const opened = await openFill(this.deps, repo, digest, signal, log, ctx.trace)
+          release = opened.release
+          return opened
+        },
         store,
-        log: ctx.log.child({ fill: digest }),
+        log,
         onCommitted: (stored) =>
           index
             .putBlob({ digest, size: stored.size, upstream: upstreamHost, lastAccess: now() })
@@ -226,9 +247,12 @@ export class BlobService {
               telemetry.indexError('put_blob')
               throw e
             }),
-        onBytes: (n) => telemetry.upstreamBytes('blob', n),
+        onBytes: (n) => {
+          if (fill.origin === 'upstream') telemetry.upstreamBytes('blob', n)
+        },
       })
-      .finally(() => {
+      .finally(async () => {
+        await release()
         telemetry.fillEnded(fill.failure)
         this.fills.delete(digest)
         if (fill.failure === undefined) this.deps.cacheGrew()

@@ -20,8 +20,8 @@ export function unpooled(data: Buffer): Bytes {
  * hold, or pooled buffers they fill from disk, so no chunk is allocated or copied twice.
  */
 export interface ByteSource {
-  /** Where the bytes come from: the cache, or the upstream as they arrive. */
-  readonly origin: 'cache' | 'upstream'
+  /** Where the bytes come from: the cache, or the upstream or a peer replica as they arrive. */
+  readonly origin: 'cache' | 'upstream' | 'peer'
   /**
    * The bytes at `position`, at most `maxLength` of them, waiting for them if they are
    * still arriving. Empty `data` means the content has ended.

@@ -23,7 +23,6 @@ async function openFollowing(fill: Fill): Promise<FileHandle> {
  * fails, reads fail instead and the HTTP layer cuts the connection.
  */
 export class FillSource implements ByteSource {
-  readonly origin = 'upstream'
   private handle: FileHandle | undefined
   private closed = false
 
@@ -33,6 +32,10 @@ export class FillSource implements ByteSource {
     private readonly end: number,
     private readonly pool: BufferPool,
   ) {}
+
+  get origin(): 'upstream' | 'peer' {
+    return this.fill.origin
+  }
 
   async read(position: number, maxLength: number): Promise<Bytes> {
     for (;;) {

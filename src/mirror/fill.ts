@@ -19,9 +19,12 @@ const RECENT_BYTES = 8 * 1024 * 1024
 
 export type FillFailure = 'digest_mismatch' | 'upstream_error' | 'disk_full' | 'aborted' | 'store_error'
 
+/** Where a fill's bytes come from. */
+export type FillOrigin = 'upstream' | 'peer'
+
 export interface FillSource {
-  /** Opens the upstream response; the fill's own signal, never a client's. */
-  fetch(signal: AbortSignal): Promise<UpstreamResponse>
+  /** Opens the response to fill from; the fill's own signal, never a client's. */
+  fetch(signal: AbortSignal): Promise<{ response: UpstreamResponse; origin: FillOrigin }>
   store: BlobStore
   /** Called once the blob is committed; an error here is logged, not fatal. */
   onCommitted(stored: StoredBlob): Promise<void>
@@ -64,6 +67,8 @@ export class Fill {
   readonly done: Promise<void>
   private readonly abortController = new AbortController()
   private writer: BlobWriter | undefined
+  /** Known once the response is open. */
+  origin: FillOrigin = 'upstream'
   private waiters: Array<() => void> = []
   private resolveStarted!: () => void
   private rejectStarted!: (error: Error) => void
@@ -154,7 +159,8 @@ export class Fill {
   async run(source: FillSource): Promise<void> {
     let writer: BlobWriter | undefined
     try {
-      const response = await source.fetch(this.abortController.signal)
+      const { response, origin } = await source.fetch(this.abortController.signal)
+      this.origin = origin
       if (response.status !== 200) throw await statusError(response)
       this.size = contentLengthOf(response.headers)
       writer = await source.store.createWriter(

@@ -13,6 +13,8 @@ import { TagListService } from './tag-list-service.js'
 import type { Telemetry } from './telemetry.js'
 import { Evictor, type CacheBound } from './eviction.js'
 import type { Logger } from '../logger.js'
+import type { Peers } from '../cache/peers.js'
+import type { PeerClient } from '../upstream/peer-client.js'
 import type { UpstreamObserver } from '../http/upstream-observer.js'
 
 export interface MirrorDeps {
@@ -32,6 +34,8 @@ export interface MirrorDeps {
   observer: UpstreamObserver
   telemetry: Telemetry
   bound: CacheBound
+  peers: Peers
+  peerClient: PeerClient | undefined
   log: Logger
   now: () => number
 }
@@ -79,6 +83,8 @@ export class Mirror {
       upstreamHost,
       pool: deps.pool,
       telemetry,
+      peers: deps.peers,
+      peerClient: deps.peerClient,
       cacheGrew,
       diskFull: () => {
         void this.evictor.diskFull()
@@ -104,5 +110,6 @@ export class Mirror {
 
   async close(): Promise<void> {
     await this.blobs.close()
+    await this.deps.peers.close()
   }
 }

@@ -21,7 +21,7 @@ export interface PullRouteDeps {
   /** Paths the mirror does not model go here, to the upstream. */
   forward: Forward
   /** Body bytes sent to a client, by where they came from. */
-  countSent: (source: 'cache' | 'upstream', bytes: number) => void
+  countSent: (source: 'cache' | 'upstream' | 'peer', bytes: number) => void
 }
 
 /** Blobs never change under a digest: clients and proxies may keep them for good. */
@@ -94,7 +94,11 @@ async function blob(deps: PullRouteDeps, request: FastifyRequest, reply: Fastify
 }
 
 /** Streams a blob body once its first bytes are in hand. */
-async function sendBody(deps: PullRouteDeps, reply: FastifyReply, body: BlobBody): Promise<void> {
+export async function sendBody(
+  deps: Pick<PullRouteDeps, 'countSent'>,
+  reply: FastifyReply,
+  body: BlobBody,
+): Promise<void> {
   const start = body.range?.start ?? 0
   const end = body.range?.end ?? (body.size === undefined ? Infinity : body.size - 1)
   let plan

@@ -52,6 +52,7 @@ export async function startFaultProxy(target: string, storageDir: string): Promi
   let forwarded = 0
   let matches = isBlobGet
   const sockets = new Set<Socket>()
+  const outgoing = new Set<ReturnType<typeof httpRequest>>()
 
   const serveCdn = (path: string, res: ServerResponse): void => {
     const hex = /^\/cdn\/sha256:([a-f0-9]{64})$/.exec(path)?.[1]
@@ -82,7 +83,10 @@ export async function startFaultProxy(target: string, storageDir: string): Promi
       if (part.length > 0) res.write(part)
       if ((active?.kind === 'cut' || active?.kind === 'stall') && sent >= active.afterBytes) {
         upstream.pause()
-        if (active.kind === 'cut') res.socket?.destroy()
+        if (active.kind === 'cut') {
+          res.socket?.destroy()
+          upstream.destroy()
+        }
         return
       }
       upstream.pause()
@@ -121,6 +125,8 @@ export async function startFaultProxy(target: string, storageDir: string): Promi
       },
     )
     upstreamRequest.on('error', () => res.socket?.destroy())
+    outgoing.add(upstreamRequest)
+    upstreamRequest.once('close', () => outgoing.delete(upstreamRequest))
     req.pipe(upstreamRequest)
   }
 
@@ -153,6 +159,7 @@ export async function startFaultProxy(target: string, storageDir: string): Promi
     },
     close: async () => {
       for (const socket of sockets) socket.destroy()
+      for (const request of outgoing) request.destroy()
       for (const { server } of [proxy, cdn]) {
         server.close()
         await once(server, 'close')

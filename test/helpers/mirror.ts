@@ -30,6 +30,8 @@ export interface MirrorOptions {
   index?: Index
   /** A clock for the mirror, to move time forward without waiting. */
   now?: () => number
+  /** A port chosen beforehand (a replica must know its address before it starts). */
+  port?: number
 }
 
 /** A config as a user would write it: flags over defaults, validated by the real loader. */
@@ -66,7 +68,7 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
     },
   })
   const app = await buildApp(config, { logger: { stream: sink }, index: options.index, now: options.now })
-  await app.server.listen({ host: '127.0.0.1', port: 0 })
+  await app.server.listen({ host: '127.0.0.1', port: options.port ?? 0 })
   const { port } = app.server.server.address() as AddressInfo
   let stopped = false
   const stop = async (): Promise<void> => {

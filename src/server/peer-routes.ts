@@ -1,0 +1,44 @@
+import { timingSafeEqual } from 'node:crypto'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { MirrorError } from '../errors.js'
+import type { Mirror } from '../mirror/mirror.js'
+import { parseDigest } from '../oci/digest.js'
+import { contentRange, rangeLength } from '../oci/range.js'
+import { PEER_SECRET_HEADER } from '../upstream/peer-client.js'
+import { sendBody, type PullRouteDeps } from './pull-routes.js'
+
+function sameSecret(given: string | string[] | undefined, secret: string): boolean {
+  if (typeof given !== 'string') return false
+  const a = Buffer.from(given)
+  const b = Buffer.from(secret)
+  return a.length === b.length && timingSafeEqual(a, b)
+}
+
+/**
+ * The replicas' internal route: a blob this replica has verified and cached, or is
+ * downloading now (its last byte held until verified, as for any client), only for
+ * peers that present the shared secret.
+ */
+export function registerPeerRoutes(
+  app: FastifyInstance,
+  mirror: Mirror,
+  secret: string,
+  countSent: PullRouteDeps['countSent'],
+): void {
+  app.get('/_peer/blobs/:digest', async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!sameSecret(request.headers[PEER_SECRET_HEADER], secret)) {
+      throw new MirrorError('DENIED', 403, 'peers only')
+    }
+    const digest = parseDigest((request.params as { digest: string }).digest)
+    const body = await mirror.blobs.forPeer(digest, request.headers.range)
+    reply.headers({ 'content-type': 'application/octet-stream', 'docker-content-digest': digest.value })
+    if (body.range !== undefined && body.size !== undefined) {
+      reply
+        .code(206)
+        .headers({ 'content-range': contentRange(body.range, body.size), 'content-length': rangeLength(body.range) })
+    } else if (body.size !== undefined) {
+      reply.header('content-length', body.size)
+    }
+    return sendBody({ countSent }, reply, body)
+  })
+}
