@@ -8,8 +8,6 @@ import type { Index } from './cache/cache-index.js'
 import { FsBlobStore } from './cache/fs-blob-store.js'
 import { openIndex } from './cache/open-index.js'
 import { alone, type Peers } from './cache/peers.js'
-import { connectRedis } from './cache/redis-connection.js'
-import { RedisPeers } from './cache/redis-peers.js'
 import { reconcile } from './cache/reconcile.js'
 import type { Config } from './config/schema.js'
 import { REDACTED_PATHS, type Logger } from './logger.js'
@@ -34,7 +32,7 @@ const MAX_REDIRECTS = 5
 /** Big enough that a single fast client costs few syscalls per MiB (measured: bench/). */
 const READ_BUFFER_BYTES = 256 * 1024
 /** Buffers kept for reuse: enough for dozens of concurrent blob responses. */
-const READ_BUFFERS_RETAINED = 128
+const READ_BUFFERS_RETAINED = 32
 
 /** Parts a caller (a test, a benchmark) may supply instead of the defaults. */
 export interface AppOverrides {
@@ -119,8 +117,10 @@ function serverOptions(config: Config, overrides: AppOverrides): FastifyServerOp
 }
 
 /** Replicas coordinate in the Redis they share; a mirror without an advertised address is alone. */
-function openPeers(config: Config, log: Logger): Peers {
+async function openPeers(config: Config, log: Logger): Promise<Peers> {
   if (config.replica === undefined || config.redisUrl === undefined) return alone
+  const { connectRedis } = await import('./cache/redis-connection.js')
+  const { RedisPeers } = await import('./cache/redis-peers.js')
   const client = connectRedis({ url: config.redisUrl, timeoutMs: config.redisTimeoutMs, log })
   return new RedisPeers(client, config.redisPrefix, config.replica.advertiseUrl, log)
 }
@@ -174,7 +174,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     observer,
     telemetry: mirrorTelemetry(metrics),
     bound: config.cache,
-    peers: openPeers(config, log),
+    peers: await openPeers(config, log),
     peerClient:
       config.replica === undefined ? undefined : new PeerClient(dispatcher, config.replica.peerSecret, userAgent),
     log,

@@ -3,8 +3,6 @@ import type { Config } from '../config/schema.js'
 import type { Logger } from '../logger.js'
 import type { Index } from './cache-index.js'
 import { EmbeddedIndex } from './embedded-index.js'
-import { connectRedis, firstConnection } from './redis-connection.js'
-import { RedisIndex } from './redis-index.js'
 
 /** The index the config asks for: Redis when MIRROR_REDIS_URL is set, else the embedded one. */
 export async function openIndex(
@@ -13,6 +11,9 @@ export async function openIndex(
   onReconnect: (index: Index) => void = () => {},
 ): Promise<Index> {
   if (config.redisUrl === undefined) return EmbeddedIndex.open(join(config.cacheDir, 'index'))
+  // ioredis costs ~20 MiB of memory: loaded only by mirrors that use Redis.
+  const { connectRedis, firstConnection } = await import('./redis-connection.js')
+  const { RedisIndex } = await import('./redis-index.js')
   const client = connectRedis({
     url: config.redisUrl,
     timeoutMs: config.redisTimeoutMs,
