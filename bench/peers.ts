@@ -32,7 +32,12 @@ export async function waitForPort(port: number, timeoutMs = 10_000): Promise<voi
 }
 
 /** The built mirror (dist/main.js), as a user runs it, logging at its default level. */
-export async function startMirrorProcess(root: string, upstream: string, cacheDir: string): Promise<Server> {
+export async function startMirrorProcess(
+  root: string,
+  upstream: string,
+  cacheDir: string,
+  extra: string[] = [],
+): Promise<Server> {
   const port = await freePort()
   const service: ServiceProcess = await startService(
     process.execPath,
@@ -45,6 +50,7 @@ export async function startMirrorProcess(root: string, upstream: string, cacheDi
       cacheDir,
       '--listen',
       `127.0.0.1:${port}`,
+      ...extra,
     ],
     { ready: /registry mirror ready/, forgetOutputWhenReady: true },
   )

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startRegistry } from '../test/helpers/registry.js'
 import { ACCEPT_ALL } from '../test/helpers/seeded-images.js'
+import { startRedis } from '../test/helpers/redis.js'
 import { makeTempDir } from '../test/helpers/temp-dir.js'
 import { headsPerSecond, singleGetMBps, timedPull, wrk } from './load.js'
 import { peakRssMiB, resetPeakRss, startMirrorProcess, startNginx, type Server } from './peers.js'
@@ -217,6 +218,35 @@ async function main(): Promise<void> {
     for (const [name, result] of Object.entries({ mirror50, nginx50, dist50, mirrorHead, distHead })) {
       if (result.non2xx > 0) process.stderr.write(`warning: ${name}: ${result.non2xx} non-2xx responses\n`)
     }
+    process.stderr.write('the hit path with the Redis index…\n')
+    const redis = await startRedis()
+    servers.push({ name: 'redis', url: redis.url, pid: 0, close: redis.close })
+    const withRedis = await startMirrorProcess(root, upstream.registry.url, join(work.path, 'redis-cache'), [
+      '--redis-url',
+      redis.url,
+    ])
+    servers.push(withRedis)
+    await timedPull(imageOf(withRedis.url), join(work.path, 'pulled'))
+    const redisHead = await headsPerSecond(`${withRedis.url}/v2/${REPO}/manifests/1`, head)
+    const redis50 = await wrk(blobUrl(withRedis.url, upstream.small.digest), { connections: 50, seconds: SECONDS })
+    rows.push(
+      {
+        what: heads,
+        unit: 'req/s',
+        mirror: redisHead.requestsPerSecond,
+        peerName: 'same, embedded index',
+        peer: mirrorHead.requestsPerSecond,
+        target: 'Redis index',
+      },
+      {
+        what: many,
+        unit: 'MB/s',
+        mirror: redis50.mbPerSecond,
+        peerName: 'same, embedded index',
+        peer: mirror50.mbPerSecond,
+        target: 'Redis index',
+      },
+    )
     printTable(rows)
   } finally {
     for (const server of servers.reverse()) await server.close().catch(() => {})
