@@ -6,6 +6,7 @@ import { TokenService } from './auth/token-service.js'
 import type { BlobStore } from './cache/blob-store.js'
 import type { Index } from './cache/cache-index.js'
 import { FsBlobStore } from './cache/fs-blob-store.js'
+import { MemoryCachedBlobStore } from './cache/memory-cached-blob-store.js'
 import { openIndex } from './cache/open-index.js'
 import { alone, type Peers } from './cache/peers.js'
 import { reconcile } from './cache/reconcile.js'
@@ -133,7 +134,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const server = fastify(serverOptions(config, overrides))
   const log: Logger = server.log
   const now = overrides.now ?? Date.now
-  const store = new FsBlobStore(config.cacheDir)
+  const disk = new FsBlobStore(config.cacheDir)
+  const store = config.cache.memoryBytes > 0 ? new MemoryCachedBlobStore(disk, config.cache.memoryBytes) : disk
   await store.init()
   const catchUp = indexCatchUp(config, store, log)
   const index =

@@ -14,6 +14,8 @@ export interface StoredBlob {
 /** A blob held open: its size is known and the bytes can no longer vanish under a reader. */
 export interface OpenBlob {
   readonly size: number
+  /** The whole blob, when the store holds it in memory: readers may send views of it. */
+  readonly contents?: Buffer
   /**
    * Reads up to `length` bytes at `position` into `buffer`, resolving with the count.
    * Positional, so one open blob may serve reads in any order.

@@ -63,6 +63,14 @@ export const OPTIONS = [
     defaultText: 'unbounded',
   },
   {
+    key: 'memoryCacheSize',
+    env: 'MIRROR_MEMORY_CACHE_SIZE',
+    flag: '--memory-cache-size <size>',
+    description:
+      'memory for the most recently read small blobs (each at most an eighth of it), sent without reading the disk; `0` turns it off',
+    defaultText: '64MiB',
+  },
+  {
     key: 'cacheHighWatermark',
     env: 'MIRROR_CACHE_HIGH_WATERMARK',
     flag: '--cache-high-watermark <fraction>',

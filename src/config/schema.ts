@@ -72,6 +72,10 @@ export const settingsSchema = z
     redisPrefix: z.string().min(1).default('registry-mirror:'),
     redisTimeoutMs: z.coerce.number().int().min(10).max(60_000).default(500),
     maxCacheSize: z.union([z.string(), z.number()]).transform(parseSize).optional(),
+    memoryCacheSize: z
+      .union([z.string(), z.number()])
+      .default('64MiB')
+      .transform((v, ctx) => (v === 0 || v === '0' ? 0 : parseSize(v, ctx))),
     cacheHighWatermark: z.coerce.number().gt(0).max(1).default(0.9),
     cacheLowWatermark: z.coerce.number().gt(0).max(1).default(0.8),
     advertiseUrl: z.string().transform(parseHttpUrl).optional(),
@@ -126,6 +130,7 @@ export const settingsSchema = z
     redisTimeoutMs: s.redisTimeoutMs,
     cache: {
       maxBytes: s.maxCacheSize,
+      memoryBytes: s.memoryCacheSize,
       highWatermark: s.cacheHighWatermark,
       lowWatermark: s.cacheLowWatermark,
     },

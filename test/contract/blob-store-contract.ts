@@ -11,9 +11,9 @@ export interface BlobStoreHarness {
   tempFiles(store: BlobStore): Promise<string[]>
 }
 
-const digestOf = (data: Buffer) => `sha256:${createHash('sha256').update(data).digest('hex')}`
+export const digestOf = (data: Buffer) => `sha256:${createHash('sha256').update(data).digest('hex')}`
 
-async function readRange(blob: OpenBlob, start = 0, end = blob.size - 1): Promise<Buffer> {
+export async function readRange(blob: OpenBlob, start = 0, end = blob.size - 1): Promise<Buffer> {
   const buffer = Buffer.alloc(end - start + 1)
   let done = 0
   while (done < buffer.length) {
@@ -24,7 +24,7 @@ async function readRange(blob: OpenBlob, start = 0, end = blob.size - 1): Promis
   return buffer
 }
 
-async function write(store: BlobStore, data: Buffer, expected = { digest: digestOf(data), size: data.length }) {
+export async function write(store: BlobStore, data: Buffer, expected = { digest: digestOf(data), size: data.length }) {
   const writer = await store.createWriter(expected)
   try {
     await pipeline(Readable.from([data.subarray(0, 3), data.subarray(3)]), writer)
@@ -119,6 +119,17 @@ export function blobStoreContract(t: Test, harness: BlobStoreHarness): void {
     await store.delete(digestOf(a))
     t.equal(await store.open(digestOf(a)), undefined)
     t.equal(await store.read(digestOf(a)), undefined)
+  })
+
+  t.test('a blob read and then deleted is gone', async (t) => {
+    const store = await harness.open()
+    await write(store, data)
+    const blob = await store.open(digestOf(data))
+    t.same(await readRange(blob!), data)
+    await blob!.close()
+    await store.delete(digestOf(data))
+    t.equal(await store.open(digestOf(data)), undefined)
+    t.equal(await store.read(digestOf(data)), undefined)
   })
 
   t.test('an open blob stays readable after it is deleted', async (t) => {

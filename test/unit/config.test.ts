@@ -98,7 +98,15 @@ t.test('cache bounds and replica settings', async (t) => {
   t.equal(loadConfig({ flags: { maxCacheSize: '1048576' } }).cache.maxBytes, 1048576)
   t.equal(loadConfig({ configFile: 'x', readFile: () => 'maxCacheSize: 4096\n' }).cache.maxBytes, 4096)
   t.equal(loadConfig().cache.maxBytes, undefined, 'unbounded by default')
-  t.same(loadConfig().cache, { maxBytes: undefined, highWatermark: 0.9, lowWatermark: 0.8 })
+  t.same(loadConfig().cache, {
+    maxBytes: undefined,
+    memoryBytes: 64 * 1024 ** 2,
+    highWatermark: 0.9,
+    lowWatermark: 0.8,
+  })
+  t.equal(loadConfig({ env: { MIRROR_MEMORY_CACHE_SIZE: '0' } }).cache.memoryBytes, 0, '0 turns the memory cache off')
+  t.equal(loadConfig({ flags: { memoryCacheSize: '8MiB' } }).cache.memoryBytes, 8 * 1024 ** 2)
+  t.throws(() => loadConfig({ flags: { memoryCacheSize: '-1' } }), /memoryCacheSize.*size like/)
   t.throws(() => loadConfig({ flags: { maxCacheSize: '50 apples' } }), /maxCacheSize.*size like/)
   t.throws(() => loadConfig({ flags: { cacheLowWatermark: '0.95' } }), /below cacheHighWatermark/)
   t.throws(() => loadConfig({ flags: { advertiseUrl: 'http://10.0.0.5:5000' } }), /need redisUrl and peerSecret/)
