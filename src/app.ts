@@ -30,10 +30,10 @@ import { VERSION } from './version.js'
 
 /** Docker Hub answers blob GETs with a redirect to its CDN; the chain is short. */
 const MAX_REDIRECTS = 5
-/** Big enough that a single fast client costs few syscalls per MiB (measured: bench/). */
-const READ_BUFFER_BYTES = 256 * 1024
-/** Buffers kept for reuse: enough for dozens of concurrent blob responses. */
-const READ_BUFFERS_RETAINED = 32
+/** Reads from disk go through the thread pool: each costs a round trip, so they are large (measured: bench/). */
+const READ_BUFFER_BYTES = 512 * 1024
+/** Buffers kept for reuse (8 MiB): enough for a dozen concurrent responses from disk. */
+const READ_BUFFERS_RETAINED = 16
 
 /** Parts a caller (a test, a benchmark) may supply instead of the defaults. */
 export interface AppOverrides {

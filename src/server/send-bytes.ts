@@ -5,9 +5,9 @@ import type { Bytes, ByteSource } from '../mirror/byte-source.js'
  * Bytes a response may have handed to its socket and not yet seen flushed: enough to keep
  * the socket busy, little enough that a slow client holds little memory.
  */
-const MAX_IN_FLIGHT_BYTES = 512 * 1024
+const MAX_IN_FLIGHT_BYTES = 1024 * 1024
 /** Largest read asked of a source at once. */
-const MAX_READ_BYTES = 256 * 1024
+const MAX_READ_BYTES = 512 * 1024
 
 export interface SendPlan {
   /** First byte to send and last (inclusive; Infinity when the length is not known). */
