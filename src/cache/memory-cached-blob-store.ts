@@ -14,6 +14,8 @@ const MAX_SHARE_PER_BLOB = 1 / 8
 export class MemoryCachedBlobStore implements BlobStore {
   private readonly hot: LRUCache<string, Buffer>
   private readonly maxBlobBytes: number
+  /** Counts deletes: a read that overlapped one does not enter, or it could outlive its file. */
+  private deletes = 0
 
   constructor(
     private readonly inner: BlobStore,
@@ -34,11 +36,12 @@ export class MemoryCachedBlobStore implements BlobStore {
   async open(digest: string): Promise<OpenBlob | undefined> {
     const held = this.hot.get(digest)
     if (held !== undefined) return inMemory(held)
+    const deletesBefore = this.deletes
     const blob = await this.inner.open(digest)
     if (blob === undefined || blob.size > this.maxBlobBytes) return blob
     try {
       const contents = await readWhole(blob)
-      this.hot.set(digest, contents)
+      if (this.deletes === deletesBefore) this.hot.set(digest, contents)
       return inMemory(contents)
     } finally {
       await blob.close()
@@ -54,6 +57,7 @@ export class MemoryCachedBlobStore implements BlobStore {
   }
 
   async delete(digest: string): Promise<void> {
+    this.deletes++
     this.hot.delete(digest)
     await this.inner.delete(digest)
   }
@@ -65,7 +69,10 @@ export class MemoryCachedBlobStore implements BlobStore {
   /** Checks the disk, the truth: a copy held here was read from it. */
   async verify(digest: string): Promise<boolean> {
     const ok = await this.inner.verify(digest)
-    if (!ok) this.hot.delete(digest)
+    if (!ok) {
+      this.deletes++
+      this.hot.delete(digest)
+    }
     return ok
   }
 }

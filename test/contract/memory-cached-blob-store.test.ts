@@ -79,3 +79,33 @@ t.test('a blob that fails verification on disk leaves memory too', async (t) => 
   t.equal(reopened?.contents?.toString(), 'rotted', 'no longer served from memory')
   await reopened?.close()
 })
+
+t.test('a read that overlaps a delete does not bring the blob back', async (t) => {
+  const dir = await makeTempDir('memory-blob-store')
+  t.teardown(dir.remove)
+  // The file is opened first; the delete lands while its bytes are being read.
+  let opened!: () => void
+  const gate = new Promise<void>((resolve) => (opened = resolve))
+  let release!: () => void
+  const released = new Promise<void>((resolve) => (release = resolve))
+  class SlowStore extends FsBlobStore {
+    override async open(digest: string) {
+      const blob = await super.open(digest)
+      opened()
+      await released
+      return blob
+    }
+  }
+  const store = new MemoryCachedBlobStore(new SlowStore(dir.path), 8 * MiB)
+  await store.init()
+  const data = Buffer.from('evicted while being read')
+  await write(store, data)
+  const reading = store.open(digestOf(data))
+  await gate
+  await store.delete(digestOf(data))
+  release()
+  const blob = await reading
+  t.same(await readRange(blob!), data, 'the reader that opened it still gets it')
+  await blob!.close()
+  t.equal(await store.open(digestOf(data)), undefined, 'but it is gone for the next')
+})
