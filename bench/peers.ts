@@ -31,7 +31,13 @@ export async function waitForPort(port: number, timeoutMs = 10_000): Promise<voi
   }
 }
 
-/** The built mirror (dist/main.js), as a user runs it, logging at its default level. */
+/** Node's flags in `npm start` (memory tuning): the benchmark runs the mirror the same way. */
+async function startFlags(root: string): Promise<string[]> {
+  const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }
+  return pkg.scripts.start.split(' ').filter((word) => word.startsWith('--'))
+}
+
+/** The built mirror (dist/main.js), as `npm start` runs it, logging at its default level. */
 export async function startMirrorProcess(
   root: string,
   upstream: string,
@@ -42,6 +48,7 @@ export async function startMirrorProcess(
   const service: ServiceProcess = await startService(
     process.execPath,
     [
+      ...(await startFlags(root)),
       ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
       join(root, 'dist/main.js'),
       '--upstream',

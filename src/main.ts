@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 import closeWithGrace from 'close-with-grace'
 import { Command } from 'commander'
 import { pino } from 'pino'
