@@ -1,0 +1,88 @@
+// The real daemons sites point at the mirror: containerd with a hosts.toml mirror and
+// dockerd with --registry-mirror, both pulling docker.io names that the mirror serves from
+// the local upstream. They need root and the Debian packages docker.io and containerd.
+import { execFileSync } from 'node:child_process'
+import t from 'tap'
+import { ALICE } from '../helpers/credentials.js'
+import { startContainerd, startDockerd, type Containerd, type Dockerd } from '../helpers/daemons.js'
+import { startStack } from '../helpers/setup.js'
+
+function missingCommands(): string[] {
+  return ['containerd', 'ctr', 'dockerd', 'docker'].filter((command) => {
+    try {
+      execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' })
+      return false
+    } catch {
+      return true
+    }
+  })
+}
+
+const missing = missingCommands()
+if (process.getuid?.() !== 0 || missing.length > 0) {
+  t.plan(0, `needs root and ${missing.join(', ') || 'the daemons'} (apt-get install docker.io containerd)`)
+} else {
+  const stack = await startStack(t)
+  const { upstream, mirror } = stack
+  let daemons: { containerd: Containerd; dockerd: Dockerd } | undefined
+  try {
+    const containerd = await startContainerd(mirror.url)
+    t.teardown(() => containerd.close())
+    const dockerd = await startDockerd(mirror.url, containerd)
+    t.teardown(() => dockerd.close())
+    daemons = { containerd, dockerd }
+  } catch (e) {
+    // The daemons need kernel features some sandboxes lack; that is the machine, not the mirror.
+    t.plan(0, `the daemons could not start here: ${(e as Error).message.split('\n')[0]!}`)
+  }
+
+  if (daemons !== undefined) {
+    const { containerd, dockerd } = daemons
+
+    t.test(
+      'containerd pulls through its hosts.toml mirror; Docker then gets the same blobs from the cache',
+      async (t) => {
+        const multi = upstream.fixture.images.multi!
+        await containerd.pull(`docker.io/${multi.repo}:1`)
+        t.ok(
+          mirror.logs.some((l) => typeof l.url === 'string' && l.url.includes('ns=docker.io')),
+          'containerd sent its ?ns=docker.io and was answered',
+        )
+        const blobGets = upstream.registry.blobGets().length
+        t.ok(blobGets > 0, 'the cold pull fetched blobs from the upstream')
+
+        await dockerd.pull(`${multi.repo}:1`)
+        t.equal(await dockerd.repoDigest(`${multi.repo}:1`), multi.digest, "Docker recorded the index's digest")
+        t.equal(upstream.registry.blobGets().length, blobGets, 'the second client made no blob request upstream')
+      },
+    )
+
+    t.test('Docker pulls a schema2 image and a Docker manifest list through registry-mirrors', async (t) => {
+      const docker2 = upstream.fixture.images.docker2!
+      await dockerd.pull(`${docker2.repo}:1`)
+      t.equal(await dockerd.repoDigest(`${docker2.repo}:1`), docker2.digest, "the schema2 manifest's digest")
+      await mirror.app.mirror.blobs.settled()
+      for (const blob of docker2.blobs) {
+        t.ok(await mirror.app.store.stat(blob.digest), `${blob.digest.slice(0, 19)}… cached`)
+      }
+      const dlist = upstream.fixture.images.dlist!
+      await dockerd.pull(`${dlist.repo}:1`)
+      t.equal(await dockerd.repoDigest(`${dlist.repo}:1`), dlist.digest, "the manifest list's digest")
+    })
+
+    t.test("Docker with the user's saved login pulls a private image; nothing of it is stored", async (t) => {
+      const secret = upstream.fixture.images.private!
+      const small = upstream.fixture.images.small!
+      await dockerd.pull(`${secret.repo}:1`, ALICE)
+      t.equal(await dockerd.repoDigest(`${secret.repo}:1`), secret.digest, 'the private image, as the upstream has it')
+      await mirror.app.mirror.blobs.settled()
+      const privateOnly = [secret.digest, ...secret.blobs.map((b) => b.digest)].filter(
+        (d) => !small.blobs.some((s) => s.digest === d),
+      )
+      for (const digest of privateOnly) {
+        t.equal(await mirror.app.store.stat(digest), undefined, `${digest.slice(0, 19)}… not on disk`)
+        t.equal(await mirror.app.index.getBlob(digest), undefined, `${digest.slice(0, 19)}… not in the index`)
+      }
+    })
+  }
+}
