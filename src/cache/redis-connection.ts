@@ -1,4 +1,5 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
+import { parseRedisUrl } from '../config/redis-url.js'
 import type { Logger } from '../logger.js'
 
 export type RedisClient = Redis | Cluster
@@ -15,13 +16,6 @@ export interface RedisConnectionOptions {
 /** Reconnect with a short backoff, forever: the mirror serves meanwhile. */
 const retryStrategy = (times: number) => Math.min(100 * times, 2000)
 
-function hosts(list: string): Array<{ host: string; port: number }> {
-  return list.split(',').map((entry) => {
-    const [host = '', port = '6379'] = entry.split(':')
-    return { host, port: Number(port) }
-  })
-}
-
 /**
  * The client for a MIRROR_REDIS_URL:
  * - `redis://[:password@]host:port[/db]` and `rediss://…` (TLS): one server, as ioredis
@@ -29,6 +23,7 @@ function hosts(list: string): Array<{ host: string; port: number }> {
  * - `redis-sentinel://[:password@]host:port,host:port/<master name>[/db]`: Sentinel;
  * - `redis-cluster://[:password@]host:port,host:port`: Cluster (every key carries one hash
  *   tag, so multi-key updates stay in one slot).
+ * See parseRedisUrl; the config has already checked the URL.
  * Commands fail at once while disconnected (no offline queue) and time out after
  * `timeoutMs`; callers treat a failure as "index unavailable" and go on serving.
  */
@@ -40,29 +35,26 @@ export function connectRedis(options: RedisConnectionOptions): RedisClient {
     maxRetriesPerRequest: 0,
     retryStrategy,
   }
-  const url = new URL(options.url)
-  const password = url.password === '' ? undefined : decodeURIComponent(url.password)
-  const username = url.username === '' ? undefined : decodeURIComponent(url.username)
-  const [, first = '', second = ''] = url.pathname.split('/')
+  const target = parseRedisUrl(options.url)
   let client: RedisClient
-  if (url.protocol === 'redis-sentinel:') {
+  if (target.kind === 'sentinel') {
     client = new Redis({
       ...common,
-      sentinels: hosts(url.host),
-      name: first,
-      db: second === '' ? 0 : Number(second),
-      password,
-      username,
+      sentinels: target.sentinels,
+      name: target.master,
+      db: target.db,
+      password: target.password,
+      username: target.username,
     })
-  } else if (url.protocol === 'redis-cluster:') {
+  } else if (target.kind === 'cluster') {
     const clusterOptions: ClusterOptions = {
       clusterRetryStrategy: retryStrategy,
       enableOfflineQueue: false,
-      redisOptions: { ...common, password, username },
+      redisOptions: { ...common, password: target.password, username: target.username },
     }
-    client = new Cluster(hosts(url.host), clusterOptions)
+    client = new Cluster(target.nodes, clusterOptions)
   } else {
-    client = new Redis(options.url, common)
+    client = new Redis(target.url, common)
   }
   watchState(client, options)
   return client

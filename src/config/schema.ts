@@ -1,6 +1,7 @@
 import { resolve } from 'node:path'
 import bytes from 'bytes'
 import { z } from 'zod'
+import { parseRedisUrl } from './redis-url.js'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
@@ -48,6 +49,14 @@ function parseSize(value: string | number, ctx: z.RefinementCtx): number {
   return Math.floor(size)
 }
 
+function checkRedisUrl(value: string, ctx: z.RefinementCtx): void {
+  try {
+    parseRedisUrl(value)
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message })
+  }
+}
+
 function parseHttpUrl(value: string, ctx: z.RefinementCtx): string {
   return parsePublicUrl(value, ctx)
 }
@@ -68,7 +77,7 @@ export const settingsSchema = z
     listen: z.string().default('0.0.0.0:5000').transform(parseListen),
     upstream: z.string().default('https://registry-1.docker.io').transform(parseUpstream),
     cacheDir: z.string().min(1).default('./data'),
-    redisUrl: z.string().url().optional(),
+    redisUrl: z.string().superRefine(checkRedisUrl).optional(),
     redisPrefix: z.string().min(1).default('registry-mirror:'),
     redisTimeoutMs: z.coerce.number().int().min(10).max(60_000).default(500),
     maxCacheSize: z.union([z.string(), z.number()]).transform(parseSize).optional(),

@@ -84,6 +84,9 @@ t.test('listen forms', async (t) => {
 
 t.test('an empty environment variable counts as unset', async (t) => {
   t.equal(loadConfig({ env: { MIRROR_REDIS_URL: '' } }).redisUrl, undefined)
+  const sentinel = 'redis-sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster'
+  t.equal(loadConfig({ env: { MIRROR_REDIS_URL: sentinel } }).redisUrl, sentinel, 'several hosts are fine')
+  t.throws(() => loadConfig({ env: { MIRROR_REDIS_URL: 'redis-sentinel://h:1' } }), /redisUrl.*names its master/)
 })
 
 t.test('every option has a distinct env var and flag', async (t) => {
