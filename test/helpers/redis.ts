@@ -1,6 +1,12 @@
+import { execFile } from 'node:child_process'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { freePort } from './ports.js'
 import { startService, type ServiceProcess } from './service-process.js'
 import { makeTempDir } from './temp-dir.js'
+
+const run = promisify(execFile)
 
 export interface RedisServer {
   readonly url: string
@@ -39,4 +45,99 @@ export async function startRedis(): Promise<RedisServer> {
       await dir.remove()
     },
   }
+}
+
+export interface RedisTopology {
+  /** The MIRROR_REDIS_URL a mirror is given for it. */
+  readonly url: string
+  readonly close: () => Promise<void>
+}
+
+/** A master and one Sentinel watching it, as `redis-sentinel://host:port/<master>`. */
+export async function startRedisSentinel(): Promise<RedisTopology> {
+  const master = await startRedis()
+  const dir = await makeTempDir('sentinel')
+  const port = await freePort()
+  const conf = join(dir.path, 'sentinel.conf')
+  // Sentinel rewrites its own config file, so it lives in the temp dir.
+  await writeFile(
+    conf,
+    [
+      `port ${port}`,
+      'bind 127.0.0.1',
+      `dir ${dir.path}`,
+      `sentinel monitor mirror-master 127.0.0.1 ${master.port} 1`,
+      '',
+    ].join('\n'),
+  )
+  const sentinel = await startService('redis-server', [conf, '--sentinel'], { ready: /\+monitor master/ })
+  return {
+    url: `redis-sentinel://127.0.0.1:${port}/mirror-master`,
+    close: async () => {
+      await sentinel.close()
+      await master.close()
+      await dir.remove()
+    },
+  }
+}
+
+/** Three masters in one Cluster (no replicas), as `redis-cluster://host:port,…`. */
+export async function startRedisCluster(): Promise<RedisTopology> {
+  const dir = await makeTempDir('cluster')
+  const ports = [await freePort(), await freePort(), await freePort()]
+  const nodes: ServiceProcess[] = []
+  const close = async () => {
+    await Promise.all(nodes.map((node) => node.close()))
+    await dir.remove()
+  }
+  try {
+    for (const port of ports) {
+      nodes.push(
+        await startService(
+          'redis-server',
+          [
+            '--port',
+            String(port),
+            '--bind',
+            '127.0.0.1',
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            `nodes-${port}.conf`,
+            '--cluster-node-timeout',
+            '2000',
+            '--save',
+            '',
+            '--appendonly',
+            'no',
+            '--dir',
+            dir.path,
+          ],
+          { ready: /Ready to accept connections/ },
+        ),
+      )
+    }
+    await run('redis-cli', [
+      '--cluster',
+      'create',
+      ...ports.map((port) => `127.0.0.1:${port}`),
+      '--cluster-replicas',
+      '0',
+      '--cluster-yes',
+    ])
+    // Slots are assigned at once, but each node learns of the others by gossip.
+    const deadline = Date.now() + 20_000
+    for (const port of ports) {
+      for (;;) {
+        const { stdout } = await run('redis-cli', ['-p', String(port), 'cluster', 'info'])
+        if (stdout.includes('cluster_state:ok')) break
+        if (Date.now() > deadline) throw new Error(`cluster on ${port} never became ok:\n${stdout}`)
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+    }
+  } catch (e) {
+    await close()
+    throw e
+  }
+  return { url: `redis-cluster://${ports.map((port) => `127.0.0.1:${port}`).join(',')}`, close }
 }
