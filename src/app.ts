@@ -16,7 +16,7 @@ import { mirrorTelemetry, upstreamObserver } from './metrics/adapters.js'
 import { createMetrics, registerCacheGauges, type CacheFacts } from './metrics/metrics.js'
 import { BufferPool } from './mirror/buffer-pool.js'
 import { Mirror } from './mirror/mirror.js'
-import { installErrorHandling } from './server/error-handler.js'
+import { frameworkErrorHandler, installErrorHandling } from './server/error-handler.js'
 import { registerTokenRoutes } from './server/auth-routes.js'
 import { registerHealthRoutes } from './server/health-routes.js'
 import { registerPeerRoutes } from './server/peer-routes.js'
@@ -114,6 +114,7 @@ function serverOptions(config: Config, overrides: AppOverrides): FastifyServerOp
     // Repository names can be long; the router must not turn them into its own 404.
     routerOptions: { maxParamLength: 8 * 1024 },
     return503OnClosing: true,
+    frameworkErrors: frameworkErrorHandler,
   }
 }
 

@@ -17,6 +17,16 @@ function send(reply: FastifyReply, error: unknown, realm?: Realm): FastifyReply 
   return reply.code(status).headers(relayed).type('application/json').send(body)
 }
 
+/**
+ * Errors fastify raises before routing (a URL whose percent-escapes do not decode, a
+ * malformed header): its own replies are not in the OCI format, so they come here.
+ */
+export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  // Under /v2/ the path is a repository name and a reference: one that does not decode is an invalid name.
+  const badName = error.code === 'FST_ERR_BAD_URL' && request.url.startsWith('/v2/')
+  void send(reply, badName ? errors.nameInvalid(request.url) : error)
+}
+
 /** Every error a client sees is written here, in the OCI `{"errors":[…]}` format. */
 export function installErrorHandling(app: FastifyInstance, realm: Realm): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {

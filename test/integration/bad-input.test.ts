@@ -41,6 +41,9 @@ t.test('bad names, tags, digests and paths get 4xx OCI errors, never a 5xx', asy
     ['/v2/library/small/tags/list?n=abc', 400, 'PAGINATION_NUMBER_INVALID'],
     [`/v2/library/small/referrers/sha256:zz`, 400, 'DIGEST_INVALID'],
     ['/not-the-api', 404, 'NOT_FOUND'],
+    // Malformed percent-escapes: refused by the router itself, still in the OCI format.
+    ['/v2/%zz/manifests/1', 400, 'NAME_INVALID'],
+    ['/%zz', 400, 'UNSUPPORTED'],
   ]
   for (const [target, status, code] of cases) {
     const result = await raw(url.hostname, Number(url.port), target)
