@@ -16,7 +16,7 @@ import { mirrorTelemetry, upstreamObserver } from './metrics/adapters.js'
 import { createMetrics, registerCacheGauges, type CacheFacts } from './metrics/metrics.js'
 import { BufferPool } from './mirror/buffer-pool.js'
 import { Mirror } from './mirror/mirror.js'
-import { frameworkErrorHandler, installErrorHandling } from './server/error-handler.js'
+import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './server/error-handler.js'
 import { registerTokenRoutes } from './server/auth-routes.js'
 import { registerHealthRoutes } from './server/health-routes.js'
 import { registerPeerRoutes } from './server/peer-routes.js'
@@ -115,6 +115,7 @@ function serverOptions(config: Config, overrides: AppOverrides): FastifyServerOp
     routerOptions: { maxParamLength: 8 * 1024 },
     return503OnClosing: true,
     frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
   }
 }
 

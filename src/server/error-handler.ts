@@ -1,5 +1,7 @@
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { errors, toOciError } from '../errors.js'
+import { errors, ociErrorBody, toOciError } from '../errors.js'
 import type { Realm } from './realm.js'
 
 /** Headers a success path may have set before it failed; they must not leak into an error. */
@@ -25,6 +27,29 @@ export function frameworkErrorHandler(error: FastifyError, request: FastifyReque
   // Under /v2/ the path is a repository name and a reference: one that does not decode is an invalid name.
   const badName = error.code === 'FST_ERR_BAD_URL' && request.url.startsWith('/v2/')
   void send(reply, badName ? errors.nameInvalid(request.url) : error)
+}
+
+/**
+ * Requests Node's HTTP parser refuses (headers too large, not HTTP at all, too slow) never
+ * reach fastify; the answer is written to the socket, in the OCI format like every other.
+ */
+export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket): void {
+  // A reset connection has nobody left to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, message] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'request header fields too large']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request not received in time']
+        : [400, 'malformed HTTP request']
+  const body = JSON.stringify(ociErrorBody('UNSUPPORTED', message))
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]!}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    )
+  }
+  socket.destroy()
 }
 
 /** Every error a client sees is written here, in the OCI `{"errors":[…]}` format. */

@@ -4,20 +4,23 @@ import { http, sha256 } from '../helpers/http.js'
 import { ACCEPT_ALL } from '../helpers/seeded-images.js'
 import { startStack } from '../helpers/setup.js'
 
-/** Sends a request line as it is, bypassing client-side URL normalisation. */
-async function raw(host: string, port: number, target: string): Promise<{ status: number; body: string }> {
+/** Sends bytes as they are and reads the answer, bypassing any client-side normalisation. */
+async function send(host: string, port: number, text: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, host, () => {
-      socket.write(`GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
-    })
+    const socket = connect(port, host, () => socket.write(text))
     let data = ''
     socket.on('data', (chunk) => (data += chunk.toString()))
-    socket.on('end', () => {
+    socket.on('close', () => {
       const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1])
       resolve({ status, body: data.slice(data.indexOf('\r\n\r\n') + 4) })
     })
     socket.on('error', reject)
   })
+}
+
+/** A GET of a request target as it is. */
+async function raw(host: string, port: number, target: string): Promise<{ status: number; body: string }> {
+  return send(host, port, `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
 }
 
 t.test('bad names, tags, digests and paths get 4xx OCI errors, never a 5xx', async (t) => {
@@ -71,4 +74,22 @@ t.test('the API version check', async (t) => {
     const withToken = await http(`${mirror.url}${path}`, { headers: { authorization: 'Bearer abc' } })
     t.equal(withToken.status, 200, `${path}: a client with credentials is answered`)
   }
+})
+
+t.test("requests Node's HTTP parser refuses get OCI errors too, and the server goes on", async (t) => {
+  const { upstream, mirror } = await startStack(t)
+  const url = new URL(mirror.url)
+  const port = Number(url.port)
+  const huge = await send(url.hostname, port, `GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`)
+  t.equal(huge.status, 431)
+  t.match(JSON.parse(huge.body) as unknown, { errors: [{ code: 'UNSUPPORTED' }] })
+  for (const text of ['GARBAGE\r\n\r\n', 'GET /v2/ HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n']) {
+    const refused = await send(url.hostname, port, text)
+    t.equal(refused.status, 400, JSON.stringify(text.slice(0, 30)))
+    t.match(JSON.parse(refused.body) as unknown, {
+      errors: [{ code: 'UNSUPPORTED', message: 'malformed HTTP request' }],
+    })
+  }
+  const fine = await http(`${mirror.url}/v2/library/small/manifests/1`, { headers: { accept: ACCEPT_ALL } })
+  t.equal(sha256(fine.body), upstream.fixture.images.small!.digest, 'the server still serves afterwards')
 })
