@@ -95,6 +95,13 @@ program.parseAsync(process.argv).catch((e: unknown) => {
     process.stderr.write(`registry-mirror: ${e.message}\n`)
     process.exit(2)
   }
+  // A system error names its path and cause (a cache dir that cannot be created, a port in
+  // use): that is what the operator needs, not our stack.
+  const system = e as NodeJS.ErrnoException
+  if (typeof system.code === 'string' && typeof system.syscall === 'string') {
+    process.stderr.write(`registry-mirror: cannot start: ${system.message}\n`)
+    process.exit(1)
+  }
   process.stderr.write(`registry-mirror: ${(e as Error).stack ?? String(e)}\n`)
   process.exit(1)
 })
