@@ -64,15 +64,20 @@ export async function startContainerd(mirrorUrl: string): Promise<Containerd> {
 
 /**
  * dockerd with `--registry-mirror` pointing at the mirror, on its own data root and
- * socket, using the given containerd, with no bridge or iptables (nothing runs here).
+ * socket, using the given containerd, with no bridge or iptables (nothing runs here), and
+ * an empty config file so a daemon.json on the machine changes nothing. (Docker 20.10
+ * still writes its trust key to /etc/docker/key.json; no flag moves it.)
  */
 export async function startDockerd(mirrorUrl: string, containerd: Containerd): Promise<Dockerd> {
   const dir = await makeTempDir('dockerd')
   const socket = join(dir.path, 'docker.sock')
   const dataRoot = join(dir.path, 'root')
+  await writeFile(join(dir.path, 'daemon.json'), '{}\n')
   const service = await startService(
     'dockerd',
     [
+      '--config-file',
+      join(dir.path, 'daemon.json'),
       '--data-root',
       dataRoot,
       '--exec-root',
