@@ -10,9 +10,9 @@ export interface HttpResult {
 /** A raw HTTP request with the body read whole. */
 export async function http(
   url: string,
-  options: { method?: Dispatcher.HttpMethod; headers?: Record<string, string> } = {},
+  options: { method?: Dispatcher.HttpMethod; headers?: Record<string, string>; body?: string } = {},
 ): Promise<HttpResult> {
-  const response = await request(url, { method: options.method ?? 'GET', headers: options.headers })
+  const response = await request(url, { method: options.method ?? 'GET', headers: options.headers, body: options.body })
   const body = Buffer.from(await response.body.arrayBuffer())
   return { status: response.statusCode, headers: response.headers, body }
 }

@@ -35,6 +35,8 @@ export const hubLikePolicy: GrantPolicy = (user, repository, actions) => {
 }
 
 export interface TokenRequestLog {
+  /** GET (Docker's flow) or POST (an OAuth2 form, containerd's). */
+  method: string
   user: string | undefined
   scopes: string[]
   status: number
@@ -143,34 +145,65 @@ export async function startTokenServer(options: TokenServerOptions = {}): Promis
   const policy = options.policy ?? hubLikePolicy
   const requests: TokenRequestLog[] = []
 
-  const handle = (req: IncomingMessage, res: ServerResponse): void => {
-    const url = new URL(req.url ?? '/', 'http://token')
-    const scopes = url.searchParams
-      .getAll('scope')
-      .flatMap((s) => s.split(' '))
-      .filter(Boolean)
-    const basic = parseBasic(req.headers.authorization)
+  /**
+   * GET with Basic credentials and scopes in the query (Docker's flow), or POST of an
+   * OAuth2 form with grant_type=password and the credentials and scope in the body
+   * (containerd's flow, which Docker Hub supports too).
+   */
+  const issue = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    credentials: { user: string; password: string } | null,
+    scopes: string[],
+    oauth: boolean,
+  ): void => {
     const reply = (status: number, body: unknown): void => {
-      requests.push({ user: basic?.user, scopes, status })
+      requests.push({ method: req.method ?? 'GET', user: credentials?.user, scopes, status })
       res.writeHead(status, { 'content-type': 'application/json' })
       res.end(JSON.stringify(body))
     }
-    if (url.pathname !== '/token') return reply(404, { details: 'not found' })
-    if (basic !== null && users[basic.user] !== basic.password) {
+    if (credentials !== null && users[credentials.user] !== credentials.password) {
       return reply(401, { details: 'incorrect username or password' })
     }
     const access = scopes.flatMap((scope) => {
       const parsed = parseScope(scope)
       if (parsed === null || parsed.type !== 'repository') return []
-      const granted = policy(basic?.user, parsed.name, parsed.actions)
+      const granted = policy(credentials?.user, parsed.name, parsed.actions)
       return [{ type: parsed.type, name: parsed.name, actions: granted }]
     })
-    const token = signToken(key, basic?.user ?? '', access)
-    reply(200, {
-      token,
-      access_token: token,
-      expires_in: TOKEN_LIFETIME_S,
-      issued_at: new Date().toISOString(),
+    const token = signToken(key, credentials?.user ?? '', access)
+    const common = { access_token: token, expires_in: TOKEN_LIFETIME_S, issued_at: new Date().toISOString() }
+    reply(200, oauth ? { ...common, scope: scopes.join(' ') } : { token, ...common })
+  }
+
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const url = new URL(req.url ?? '/', 'http://token')
+    if (url.pathname !== '/token') {
+      res.writeHead(404, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ details: 'not found' }))
+      return
+    }
+    const scopesOf = (params: URLSearchParams) =>
+      params
+        .getAll('scope')
+        .flatMap((s) => s.split(' '))
+        .filter(Boolean)
+    if (req.method !== 'POST') {
+      issue(req, res, parseBasic(req.headers.authorization), scopesOf(url.searchParams), false)
+      return
+    }
+    let body = ''
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()))
+    req.on('end', () => {
+      const form = new URLSearchParams(body)
+      if (form.get('grant_type') !== 'password') {
+        res.writeHead(400, { 'content-type': 'application/json' })
+        res.end(JSON.stringify({ error: 'unsupported_grant_type' }))
+        return
+      }
+      const user = form.get('username')
+      const credentials = user === null ? null : { user, password: form.get('password') ?? '' }
+      issue(req, res, credentials, scopesOf(form), true)
     })
   }
 

@@ -49,16 +49,31 @@ t.test('an anonymous token gets a 401 whose challenge points back at the mirror'
   t.equal(challenge.error, 'insufficient_scope')
 })
 
-t.test('POST to the token endpoint (OAuth2 forms, as containerd sends) reaches the realm', async (t) => {
+t.test('POST to the token endpoint (an OAuth2 password grant, as containerd sends) reaches the realm', async (t) => {
   const { upstream, mirror } = await startStack(t)
-  await http(`${mirror.url}/v2/`)
+  const secret = upstream.fixture.images.private!
   const before = upstream.tokens.requests.length
-  const response = await http(`${mirror.url}/token?service=test-registry&scope=repository:library/small:pull`, {
+  const form = new URLSearchParams({
+    grant_type: 'password',
+    service: 'test-registry',
+    scope: `repository:${secret.repo}:pull`,
+    client_id: 'containerd-client',
+    username: ALICE.user,
+    password: ALICE.password,
+  })
+  const response = await http(`${mirror.url}/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: form.toString(),
   })
   t.equal(response.status, 200)
-  t.equal(upstream.tokens.requests.length, before + 1)
+  t.equal(upstream.tokens.requests.length, before + 1, 'relayed to the realm once')
+  t.match(upstream.tokens.requests.at(-1), { user: ALICE.user, scopes: [`repository:${secret.repo}:pull`] })
+  const { access_token: token } = JSON.parse(response.body.toString()) as { access_token: string }
+  const manifest = await http(`${mirror.url}/v2/${secret.repo}/manifests/1`, {
+    headers: { ...bearer(token), accept: ACCEPT_ALL },
+  })
+  t.equal(manifest.status, 200, "the realm's token opens the private repository through the mirror")
 })
 
 t.test('with the switch set, challenges keep the upstream realm', async (t) => {
