@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine: the system packages the tests start
-# (CNCF Distribution, skopeo, redis-server, openssl, Prometheus, dockerd and containerd),
+# (CNCF Distribution, skopeo, redis-server, openssl, Prometheus, dockerd, containerd, podman),
 # then npm ci, typecheck, lint, format check and the tests. .ci/run calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(docker-registry skopeo redis-server openssl prometheus docker.io containerd)
-commands=(docker-registry skopeo redis-server openssl promtool dockerd containerd)
+packages=(docker-registry skopeo redis-server openssl prometheus docker.io containerd podman)
+commands=(docker-registry skopeo redis-server openssl promtool dockerd containerd podman)
 missing=()
 for i in "${!commands[@]}"; do
   command -v "${commands[$i]}" >/dev/null 2>&1 || missing+=("${packages[$i]}")

@@ -7,17 +7,25 @@ import { makeTempDir } from './temp-dir.js'
 
 const run = promisify(execFile)
 
+interface Credentials {
+  user: string
+  password: string
+}
+
 export interface Containerd {
   readonly socket: string
-  /** `ctr images pull` of a docker.io image, with a hosts.toml that names the mirror. */
-  pull(image: string): Promise<{ stdout: string; stderr: string }>
+  /**
+   * `ctr images pull` of a docker.io image, with a hosts.toml that names the mirror, and
+   * `--user` when given credentials (what a CRI registry config for the mirror host sets).
+   */
+  pull(image: string, auth?: Credentials): Promise<{ stdout: string; stderr: string }>
   close(): Promise<void>
 }
 
 export interface Dockerd {
   readonly socket: string
   /** `docker pull`, with `auth` as the user's saved Docker Hub login when given. */
-  pull(image: string, auth?: { user: string; password: string }): Promise<{ stdout: string; stderr: string }>
+  pull(image: string, auth?: Credentials): Promise<{ stdout: string; stderr: string }>
   /** The digest Docker recorded for a pulled image (its RepoDigests entry). */
   repoDigest(image: string): Promise<string>
   close(): Promise<void>
@@ -53,8 +61,21 @@ export async function startContainerd(mirrorUrl: string): Promise<Containerd> {
   })
   return {
     socket,
-    pull: (image) =>
-      run('ctr', ['--address', socket, 'images', 'pull', '--hosts-dir', hostsDir, image], { timeout: 60_000 }),
+    pull: (image, auth) =>
+      run(
+        'ctr',
+        [
+          '--address',
+          socket,
+          'images',
+          'pull',
+          '--hosts-dir',
+          hostsDir,
+          ...(auth === undefined ? [] : ['--user', `${auth.user}:${auth.password}`]),
+          image,
+        ],
+        { timeout: 60_000 },
+      ),
     close: async () => {
       await service.close()
       await rm(dir.path, { recursive: true, force: true })
@@ -125,5 +146,66 @@ export async function startDockerd(mirrorUrl: string, containerd: Containerd): P
       await run('umount', [dataRoot]).catch(() => {})
       await rm(dir.path, { recursive: true, force: true })
     },
+  }
+}
+
+export interface Podman {
+  /** `podman pull`, with `auth` saved in its auth file under the mirror's host when given. */
+  pull(image: string, auth?: Credentials): Promise<{ stdout: string; stderr: string }>
+  close(): Promise<void>
+}
+
+/**
+ * podman (no daemon) with its own storage, a registries.conf that mirrors docker.io to
+ * the mirror, and an auth file of its own: nothing of the machine's configuration is read.
+ */
+export async function podmanFor(mirrorHost: string): Promise<Podman> {
+  const dir = await makeTempDir('podman')
+  const registries = join(dir.path, 'registries.conf')
+  await writeFile(
+    registries,
+    [
+      '[[registry]]',
+      'prefix = "docker.io"',
+      'location = "registry-1.docker.io"',
+      '',
+      '[[registry.mirror]]',
+      `location = "${mirrorHost}"`,
+      'insecure = true',
+      '',
+    ].join('\n'),
+  )
+  const authFile = join(dir.path, 'auth.json')
+  await writeFile(authFile, '{"auths":{}}\n')
+  await mkdir(join(dir.path, 'tmp'))
+  const env = {
+    ...process.env,
+    CONTAINERS_REGISTRIES_CONF: registries,
+    REGISTRY_AUTH_FILE: authFile,
+    TMPDIR: join(dir.path, 'tmp'),
+  }
+  const storage = [
+    '--root',
+    join(dir.path, 'root'),
+    '--runroot',
+    join(dir.path, 'run'),
+    '--storage-driver',
+    'vfs',
+    '--events-backend',
+    'none',
+    '--cgroup-manager',
+    'cgroupfs',
+  ]
+  return {
+    pull: async (image, auth) => {
+      // What `podman login <mirror>` saves: podman looks credentials up by the mirror's host.
+      const auths =
+        auth === undefined
+          ? {}
+          : { [mirrorHost]: { auth: Buffer.from(`${auth.user}:${auth.password}`).toString('base64') } }
+      await writeFile(authFile, JSON.stringify({ auths }))
+      return run('podman', [...storage, 'pull', image], { env, timeout: 60_000 })
+    },
+    close: () => rm(dir.path, { recursive: true, force: true }),
   }
 }

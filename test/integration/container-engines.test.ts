@@ -1,14 +1,21 @@
-// The real daemons sites point at the mirror: containerd with a hosts.toml mirror and
-// dockerd with --registry-mirror, both pulling docker.io names that the mirror serves from
-// the local upstream. They need root and the Debian packages docker.io and containerd.
+// The real engines sites point at the mirror: containerd with a hosts.toml mirror,
+// dockerd with --registry-mirror and podman with a registries.conf mirror, all pulling
+// docker.io names that the mirror serves from the local upstream. They need root and the
+// Debian packages docker.io, containerd and podman.
 import { execFileSync } from 'node:child_process'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { ALICE } from '../helpers/credentials.js'
-import { startContainerd, startDockerd, type Containerd, type Dockerd } from '../helpers/daemons.js'
+import {
+  podmanFor,
+  startContainerd,
+  startDockerd,
+  type Containerd,
+  type Dockerd,
+} from '../helpers/container-engines.js'
 import { startStack } from '../helpers/setup.js'
 
 function missingCommands(): string[] {
-  return ['containerd', 'ctr', 'dockerd', 'docker'].filter((command) => {
+  return ['containerd', 'ctr', 'dockerd', 'docker', 'podman'].filter((command) => {
     try {
       execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' })
       return false
@@ -20,7 +27,7 @@ function missingCommands(): string[] {
 
 const missing = missingCommands()
 if (process.getuid?.() !== 0 || missing.length > 0) {
-  t.plan(0, `needs root and ${missing.join(', ') || 'the daemons'} (apt-get install docker.io containerd)`)
+  t.plan(0, `needs root and ${missing.join(', ') || 'the daemons'} (apt-get install docker.io containerd podman)`)
 } else {
   const stack = await startStack(t)
   const { upstream, mirror } = stack
@@ -70,11 +77,10 @@ if (process.getuid?.() !== 0 || missing.length > 0) {
       t.equal(await dockerd.repoDigest(`${dlist.repo}:1`), dlist.digest, "the manifest list's digest")
     })
 
-    t.test("Docker with the user's saved login pulls a private image; nothing of it is stored", async (t) => {
+    /** Nothing of the private image but the layer it shares with a public one is stored. */
+    const assertPrivateNotStored = async (t: Test) => {
       const secret = upstream.fixture.images.private!
       const small = upstream.fixture.images.small!
-      await dockerd.pull(`${secret.repo}:1`, ALICE)
-      t.equal(await dockerd.repoDigest(`${secret.repo}:1`), secret.digest, 'the private image, as the upstream has it')
       await mirror.app.mirror.blobs.settled()
       const privateOnly = [secret.digest, ...secret.blobs.map((b) => b.digest)].filter(
         (d) => !small.blobs.some((s) => s.digest === d),
@@ -83,6 +89,43 @@ if (process.getuid?.() !== 0 || missing.length > 0) {
         t.equal(await mirror.app.store.stat(digest), undefined, `${digest.slice(0, 19)}… not on disk`)
         t.equal(await mirror.app.index.getBlob(digest), undefined, `${digest.slice(0, 19)}… not in the index`)
       }
+    }
+
+    t.test("Docker with the user's saved login pulls a private image; nothing of it is stored", async (t) => {
+      const secret = upstream.fixture.images.private!
+      await dockerd.pull(`${secret.repo}:1`, ALICE)
+      t.equal(await dockerd.repoDigest(`${secret.repo}:1`), secret.digest, 'the private image, as the upstream has it')
+      await assertPrivateNotStored(t)
     })
+
+    t.test('containerd with credentials pulls a private image by the OAuth2 password grant', async (t) => {
+      const secret = upstream.fixture.images.private!
+      const before = upstream.tokens.requests.length
+      await containerd.pull(`docker.io/${secret.repo}:1`, ALICE)
+      t.ok(
+        upstream.tokens.requests
+          .slice(before)
+          .some((r) => r.method === 'POST' && r.user === ALICE.user && r.status === 200),
+        "the user's token came from the realm by a POSTed password grant, through the mirror's /token",
+      )
+      await assertPrivateNotStored(t)
+    })
+
+    t.test(
+      'podman pulls through its registries.conf mirror, and a private image with the login it keeps for the mirror host',
+      async (t) => {
+        const podman = await podmanFor(mirror.host)
+        t.teardown(() => podman.close())
+        const small = upstream.fixture.images.small!
+        const blobGets = upstream.registry.blobGets().length
+        await podman.pull(`docker.io/${small.repo}:1`)
+        await podman.pull(`docker.io/${upstream.fixture.images.private!.repo}:1`, ALICE)
+        await assertPrivateNotStored(t)
+        t.ok(
+          upstream.registry.blobGets().length > blobGets,
+          'the private layers came from the upstream, streamed through',
+        )
+      },
+    )
   }
 }
