@@ -121,6 +121,17 @@ const ROWS: Row[] = [
         ],
       },
       {
+        title: 'Most pulled repositories',
+        description: 'Manifest GETs of the most pulled public repositories (needs metricsTopRepositories)',
+        unit: 'short',
+        targets: [
+          {
+            expr: `topk(10, sum by (repository) (increase(registry_mirror_repository_pulls_total{${SEL}}[$__range])))`,
+            legend: '{{repository}}',
+          },
+        ],
+      },
+      {
         title: 'Latency by route',
         description: 'p50, p95 and p99 of the time to the last byte',
         unit: 's',

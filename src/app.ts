@@ -13,7 +13,8 @@ import { reconcile } from './cache/reconcile.js'
 import type { Config } from './config/schema.js'
 import { REDACTED_PATHS, type Logger } from './logger.js'
 import { mirrorTelemetry, upstreamObserver } from './metrics/adapters.js'
-import { createMetrics, registerCacheGauges, type CacheFacts } from './metrics/metrics.js'
+import { createMetrics, registerCacheGauges, registerTopRepositories, type CacheFacts } from './metrics/metrics.js'
+import { normaliseName } from './oci/reference.js'
 import { BufferPool } from './mirror/buffer-pool.js'
 import { Mirror } from './mirror/mirror.js'
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './server/error-handler.js'
@@ -190,7 +191,13 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
   const realm = realmOf(mirror, config.publicUrl)
   installErrorHandling(server, realm)
-  installRequestRecord(server, metrics)
+  const pulled =
+    config.metricsTopRepositories > 0 ? registerTopRepositories(registry, config.metricsTopRepositories) : undefined
+  installRequestRecord(
+    server,
+    metrics,
+    pulled && ((name: string) => pulled(normaliseName(name, config.defaultNamespace))),
+  )
   const health = { registry, index, cacheDir: config.cacheDir }
   registerHealthRoutes(server, health)
   // Set early so that it also goes out on blob responses, which bypass onSend.

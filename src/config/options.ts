@@ -176,6 +176,14 @@ export const OPTIONS = [
     description: 'a second address serving only /metrics, /healthz and /readyz (they are on the main port too)',
     defaultText: 'unset',
   },
+  {
+    key: 'metricsTopRepositories',
+    env: 'MIRROR_METRICS_TOP_REPOSITORIES',
+    flag: '--metrics-top-repositories <n>',
+    description:
+      'export pulls of the n most pulled public repositories, with the repository as a label (`registry_mirror_repository_pulls_total`); 0 exports none',
+    defaultText: '0',
+  },
 ] as const satisfies readonly OptionSpec[]
 
 export type OptionKey = (typeof OPTIONS)[number]['key']

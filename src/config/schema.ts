@@ -103,6 +103,7 @@ export const settingsSchema = z
     authRealm: z.enum(['mirror', 'upstream']).default('mirror'),
     publicUrl: z.string().transform(parsePublicUrl).optional(),
     metricsListen: z.string().transform(parseListen).optional(),
+    metricsTopRepositories: z.coerce.number().int().min(0).max(1000).default(0),
   })
   .strict()
   .refine((s) => (s.upstreamUsername === undefined) === (s.upstreamPassword === undefined), {
@@ -135,6 +136,7 @@ export const settingsSchema = z
     authRealm: s.authRealm,
     publicUrl: s.publicUrl,
     metricsListen: s.metricsListen,
+    metricsTopRepositories: s.metricsTopRepositories,
     redisPrefix: s.redisPrefix,
     redisTimeoutMs: s.redisTimeoutMs,
     cache: {

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client'
+import { TopCounts } from './top-counts.js'
 
 /** Every metric the mirror exports is named under this prefix. */
 export const PREFIX = 'registry_mirror_'
@@ -158,4 +159,27 @@ export function registerCacheGauges(registry: Registry, facts: () => Promise<Cac
   gauge('cache_filesystem_free_bytes', "Free bytes on the cache directory's filesystem", (f) => f.filesystemFreeBytes)
   gauge('fills_in_flight', 'Blob downloads into the cache in progress', (f) => f.fillsInFlight)
   gauge('index_up', '1 when the index answers, 0 when the mirror serves without it', (f) => (f.indexUp ? 1 : 0))
+}
+
+/**
+ * Opt-in (`metricsTopRepositories`): manifest GETs of the `n` most pulled public
+ * repositories, with the repository as a label. Only the top `n` are ever exported, so
+ * the series stay bounded; counts are approximate (see TopCounts). Returns the counter's
+ * input.
+ */
+export function registerTopRepositories(registry: Registry, n: number): (repository: string) => void {
+  // Tracking ten times as many keys as are shown keeps the shown ones accurate.
+  const counts = new TopCounts(Math.max(10 * n, 100))
+  const counter = new Counter({
+    name: `${PREFIX}repository_pulls_total`,
+    help: `Manifest GETs of public repositories, for the ${n} most pulled (approximate)`,
+    labelNames: ['repository'] as const,
+    registers: [],
+    collect() {
+      this.reset()
+      for (const [repository, count] of counts.top(n)) this.inc({ repository }, count)
+    },
+  })
+  registry.registerMetric(counter)
+  return (repository) => counts.add(repository)
 }

@@ -30,7 +30,22 @@ export function routeKind(url: string): string {
 /** Paths that are about the mirror itself, kept out of the traffic metrics and logs. */
 const INTERNAL = new Set(['/metrics', '/healthz', '/readyz'])
 
-function record(request: FastifyRequest, reply: FastifyReply, metrics: Metrics): void {
+/** Told of each successful manifest GET of a public repository, with the name as asked. */
+export type PullCounter = (name: string) => void
+
+function countPull(request: FastifyRequest, status: number, pulled: PullCounter): void {
+  // A private repository's name is nobody else's business: /metrics is open to anyone.
+  if (request.method !== 'GET' || status >= 300 || request.cacheOutcome === 'bypass') return
+  const path = parseApiPath(request.url)
+  if (path.kind !== 'manifest') return
+  try {
+    pulled(decodeURIComponent(path.name))
+  } catch {
+    // Undecodable names were refused before they got a 2xx.
+  }
+}
+
+function record(request: FastifyRequest, reply: FastifyReply, metrics: Metrics, pulled?: PullCounter): void {
   if (INTERNAL.has(request.url.split('?')[0]!)) return
   const finished = reply.raw.writableFinished
   const route = routeKind(request.url)
@@ -40,6 +55,7 @@ function record(request: FastifyRequest, reply: FastifyReply, metrics: Metrics):
   metrics.requests.inc({ route, method: request.method, status: `${Math.floor(status / 100)}xx`, cache })
   metrics.requestDuration.observe({ route, method: request.method }, seconds)
   if (!finished) metrics.clientAborts.inc({ route })
+  if (pulled !== undefined && route === 'manifest') countPull(request, status, pulled)
   const length = reply.getHeader('content-length')
   request.log.info(
     {
@@ -62,11 +78,11 @@ function record(request: FastifyRequest, reply: FastifyReply, metrics: Metrics):
  * was served, what the upstream said, how long it took. Headers are never logged, so
  * credentials cannot reach the log from here.
  */
-export function installRequestRecord(app: FastifyInstance, metrics: Metrics): void {
+export function installRequestRecord(app: FastifyInstance, metrics: Metrics, pulled?: PullCounter): void {
   app.decorateRequest('cacheOutcome', undefined)
   app.decorateRequest('upstreamTrace', null as unknown as UpstreamTrace)
   app.addHook('onRequest', async (request, reply) => {
     request.upstreamTrace = {}
-    reply.raw.once('close', () => record(request, reply, metrics))
+    reply.raw.once('close', () => record(request, reply, metrics, pulled))
   })
 }

@@ -114,3 +114,36 @@ t.test('credentials and tokens never reach the log, even at trace level', async 
     t.notOk(text.includes(secretText), 'a credential is absent from the log')
   }
 })
+
+t.test('opt-in: the most pulled public repositories, by name, and never a private one', async (t) => {
+  const { upstream, mirror } = await startStack(t, {
+    settings: { metricsTopRepositories: 2, defaultNamespace: 'library' },
+  })
+  const get = (repo: string, headers: Record<string, string> = {}) =>
+    http(`${mirror.url}/v2/${repo}/manifests/1`, { headers: { ...headers, accept: ACCEPT_ALL } })
+  for (const repo of ['small', 'library/small', 'small', 'library/multi', 'library/multi', 'library/docker2']) {
+    t.equal((await get(repo)).status, 200, repo)
+  }
+  await http(`${mirror.url}/v2/library/docker2/manifests/1`, { method: 'HEAD', headers: { accept: ACCEPT_ALL } })
+  const secret = upstream.fixture.images.private!
+  const token = await tokenVia(mirror.url, secret.repo, ALICE)
+  for (let i = 0; i < 5; i++) t.equal((await get(secret.repo, bearer(token))).status, 200, 'a private pull')
+
+  const text = (await http(`${mirror.url}/metrics`)).body.toString()
+  t.equal(
+    sample(text, 'registry_mirror_repository_pulls_total{repository="library/small"}'),
+    3,
+    'one name, however asked',
+  )
+  t.equal(sample(text, 'registry_mirror_repository_pulls_total{repository="library/multi"}'), 2)
+  t.equal(
+    sample(text, 'registry_mirror_repository_pulls_total{repository="library/docker2"}'),
+    undefined,
+    'only the top 2',
+  )
+  t.notMatch(text, secret.repo, 'a private repository never appears')
+
+  const { mirror: plain } = await startStack(t)
+  await http(`${plain.url}/v2/library/small/manifests/1`, { headers: { accept: ACCEPT_ALL } })
+  t.notMatch((await http(`${plain.url}/metrics`)).body.toString(), 'repository_pulls_total', 'off unless asked for')
+})

@@ -30,7 +30,7 @@ t.test('promtool accepts the alert rules', async (t) => {
 })
 
 t.test('every dashboard panel returns data from a real Prometheus scraping a live mirror', async (t) => {
-  const { upstream, mirror } = await startStack(t)
+  const { upstream, mirror } = await startStack(t, { settings: { metricsTopRepositories: 10 } })
   const prometheus = await startPrometheus(mirror.host, rulesPath)
   t.teardown(() => prometheus.close())
 

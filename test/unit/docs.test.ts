@@ -4,7 +4,7 @@ import { loadConfig } from '../../src/config/load.js'
 import { Registry } from 'prom-client'
 import { DASHBOARD_FILE, dashboard } from '../../scripts/build-dashboard.js'
 import { OPTIONS } from '../../src/config/options.js'
-import { createMetrics, registerCacheGauges } from '../../src/metrics/metrics.js'
+import { createMetrics, registerCacheGauges, registerTopRepositories } from '../../src/metrics/metrics.js'
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
 
@@ -32,6 +32,7 @@ t.test('the example config file loads as it is', async (t) => {
 t.test("README's metrics table lists every metric the mirror exports", async (t) => {
   const registry = new Registry()
   createMetrics(registry)
+  registerTopRepositories(registry, 1)
   registerCacheGauges(registry, async () => ({
     bytes: 0,
     blobs: 0,
