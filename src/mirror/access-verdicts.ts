@@ -25,7 +25,8 @@ export interface AccessVerdictsDeps {
  * Decides whether a repository is public: whether an anonymous client may pull it
  * upstream. The mirror asks as nobody (an anonymous token for the pull scope) and
  * never on a client's say-so; 200 means public; 401, 403 and 404 mean private or
- * absent (Docker Hub does not tell them apart). Verdicts are kept for a while, negative
+ * absent (Docker Hub does not tell them apart), whether the registry or its token
+ * service says them. Verdicts are kept for a while, negative
  * ones too. When the upstream cannot be asked, the last verdict stands; with none, the
  * repository is treated as private: nothing is stored and nothing is served from cache.
  */
@@ -75,14 +76,22 @@ export class AccessVerdicts {
         : probe.kind === 'blob'
           ? `/v2/${repo}/blobs/${probe.digest}`
           : `/v2/${repo}/tags/list`
-    const response = await this.deps.upstream.send({
-      method: probe.kind === 'tags' ? 'GET' : 'HEAD',
-      path,
-      query: probe.kind === 'tags' ? { n: '1' } : undefined,
-      repo,
-      accept: probe.kind === 'manifest' ? ACCEPT_ALL_MANIFESTS : undefined,
-      auth: { kind: 'anonymous' },
-    })
+    let response
+    try {
+      response = await this.deps.upstream.send({
+        method: probe.kind === 'tags' ? 'GET' : 'HEAD',
+        path,
+        query: probe.kind === 'tags' ? { n: '1' } : undefined,
+        repo,
+        accept: probe.kind === 'manifest' ? ACCEPT_ALL_MANIFESTS : undefined,
+        auth: { kind: 'anonymous' },
+      })
+    } catch (e) {
+      // Only the token service answers with a status here: one that refuses an anonymous
+      // token (some do, where Docker Hub grants an empty one) has said "not public".
+      if (e instanceof UpstreamStatusError && (e.status === 401 || e.status === 403)) return e.status
+      throw e
+    }
     await discard(response.body)
     if (response.status >= 500 || response.status === 429) {
       throw new UpstreamStatusError(response.status, pickRelayedHeaders(response.headers), Buffer.alloc(0))

@@ -136,6 +136,11 @@ function parseScope(scope: string): { type: string; name: string; actions: strin
 export interface TokenServerOptions {
   users?: Record<string, string>
   policy?: GrantPolicy
+  /**
+   * Refuse (401) an anonymous request that would be granted nothing, as some registries'
+   * auth services do, instead of Docker Hub's token with an empty access list.
+   */
+  refuseEmptyAnonymous?: boolean
 }
 
 /** A small imitation of Docker Hub's auth service (auth.docker.io/token). */
@@ -171,6 +176,14 @@ export async function startTokenServer(options: TokenServerOptions = {}): Promis
       const granted = policy(credentials?.user, parsed.name, parsed.actions)
       return [{ type: parsed.type, name: parsed.name, actions: granted }]
     })
+    if (
+      options.refuseEmptyAnonymous === true &&
+      credentials === null &&
+      access.length > 0 &&
+      access.every((a) => a.actions.length === 0)
+    ) {
+      return reply(401, { details: 'access to the resource is denied' })
+    }
     const token = signToken(key, credentials?.user ?? '', access)
     const common = { access_token: token, expires_in: TOKEN_LIFETIME_S, issued_at: new Date().toISOString() }
     reply(200, oauth ? { ...common, scope: scopes.join(' ') } : { token, ...common })

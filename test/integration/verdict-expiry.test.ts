@@ -55,3 +55,27 @@ t.test('a repository that turns private upstream stops being served from cache o
   t.equal(allowed.status, 200, 'an authorised client still gets it')
   t.equal(sha256(allowed.body), layer.digest)
 })
+
+t.test('an auth service that refuses the anonymous check makes the repository private, not "unknown"', async (t) => {
+  const closed = new Set<string>()
+  let clock = Date.now()
+  // The mirror's own account can read everything: it must still never fetch for anonymous clients.
+  const { upstream, mirror } = await startStack(t, {
+    now: () => clock,
+    settings: { verdictTtl: 600, upstreamUsername: SEED_USER, upstreamPassword: SEED_PASSWORD },
+    tokens: {
+      refuseEmptyAnonymous: true,
+      policy: (user, repository, actions) =>
+        closed.has(repository) && user === undefined ? [] : hubLikePolicy(user, repository, actions),
+    },
+  })
+  const small = upstream.fixture.images.small!
+  const first = await http(`${mirror.url}/v2/${small.repo}/manifests/1`, { headers: { accept: ACCEPT_ALL } })
+  t.equal(first.status, 200, 'public while anonymous pulls are granted')
+
+  closed.add(small.repo)
+  clock += 601_000
+  const refused = await http(`${mirror.url}/v2/${small.repo}/manifests/1`, { headers: { accept: ACCEPT_ALL } })
+  t.equal(refused.status, 401, "the auth service's refusal is a verdict, so the old one does not stand")
+  t.match(await mirror.app.index.getVerdict(mirror.config.upstream.host, small.repo), { isPublic: false })
+})
