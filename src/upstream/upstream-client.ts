@@ -95,13 +95,29 @@ export class UpstreamClient {
     let response = await this.dispatch(request, token === undefined ? undefined : `Bearer ${token}`)
     if (response.status !== 401) return response
     const challenge = findBearer(response.headers['www-authenticate'])
-    if (challenge === undefined) return response
+    if (challenge === undefined || !(await this.isOwnRealm(challenge.realm))) return response
     this.challenge = { realm: challenge.realm, service: challenge.service }
     // A token we sent and got a 401 for is stale or revoked: fetch a new one once.
     token = await this.token(challenge, [challenge.scope ?? scope], basic, fresh || token !== undefined)
     await discard(response.body)
     response = await this.dispatch(request, `Bearer ${token}`)
     return response
+  }
+
+  /**
+   * A 401 may come from a host a redirect led to (a CDN, or anything the upstream points
+   * at): only the realm the upstream itself names at `/v2/` gets a token request, with
+   * the mirror's credentials. A realm that differs is checked once more against a fresh
+   * probe, so a registry that moves its token service is followed.
+   */
+  private async isOwnRealm(realm: string): Promise<boolean> {
+    const named = async () => {
+      const scheme = await this.authScheme()
+      return scheme.kind === 'bearer' && scheme.realm === realm
+    }
+    if (await named()) return true
+    this.scheme = undefined
+    return named()
   }
 
   /** The upstream's auth scheme, probed once with `GET /v2/` and then remembered. */

@@ -16,14 +16,15 @@ import { join } from 'node:path'
  * - stall: the body stops after `afterBytes` and the connection stays open;
  * - status: the upstream answers `status` instead;
  * - throttle: the body flows at `bytesPerSecond`;
- * - redirect: blob GETs answer 307 to this proxy's own "CDN" path, like Docker Hub.
+ * - redirect: blob GETs answer 307 to this proxy's own "CDN" path, like Docker Hub, or
+ *   to the same path on `to`, another origin (a host the redirect hands the request to).
  */
 export type Fault =
   | { kind: 'cut'; afterBytes: number }
   | { kind: 'stall'; afterBytes: number }
   | { kind: 'status'; status: number; headers?: Record<string, string> }
   | { kind: 'throttle'; bytesPerSecond: number }
-  | { kind: 'redirect' }
+  | { kind: 'redirect'; to?: string }
 
 export interface SeenRequest {
   method: string
@@ -112,7 +113,8 @@ export async function startFaultProxy(target: string, storageDir: string): Promi
       return
     }
     if (active?.kind === 'redirect' && req.headers.authorization !== undefined) {
-      res.writeHead(307, { location: `${cdnUrl}/cdn/${path.split('/').pop() ?? ''}` })
+      const location = active.to === undefined ? `${cdnUrl}/cdn/${path.split('/').pop() ?? ''}` : `${active.to}${path}`
+      res.writeHead(307, { location })
       res.end()
       return
     }

@@ -1,5 +1,9 @@
+import { once } from 'node:events'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { download } from '../helpers/http.js'
+import { SEED_PASSWORD, SEED_USER } from '../helpers/seeded-images.js'
 import { startMirror } from '../helpers/mirror.js'
 import { startStack } from '../helpers/setup.js'
 import { skopeoCopy, verifyDirLayout } from '../helpers/skopeo.js'
@@ -21,6 +25,36 @@ t.test("blob redirects to a CDN are followed by the mirror, and the upstream's t
   )
   const redirected = await download(`${mirror.url}/v2/${image.repo}/blobs/${image.blobs[0]!.digest}`)
   t.equal(redirected.status, 200, 'the client never sees the 307')
+})
+
+t.test("a host a redirect leads to cannot collect the mirror's credentials with a challenge", async (t) => {
+  // It answers everything with a Bearer challenge naming its own realm, and notes who asks there.
+  const seen: Array<string | undefined> = []
+  const hostile = createServer((req, res) => {
+    if (req.url?.startsWith('/token') === true) {
+      seen.push(req.headers.authorization)
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"token":"stolen"}')
+      return
+    }
+    const realm = `http://127.0.0.1:${(hostile.address() as AddressInfo).port}/token`
+    res.writeHead(401, { 'www-authenticate': `Bearer realm="${realm}",service="elsewhere"` }).end()
+  })
+  hostile.listen(0, '127.0.0.1')
+  await once(hostile, 'listening')
+  t.teardown(() => hostile.close())
+  const { upstream, mirror, proxy } = await startStack(t, {
+    faultProxy: true,
+    settings: { upstreamUsername: SEED_USER, upstreamPassword: SEED_PASSWORD },
+  })
+  const image = upstream.fixture.images.small!
+  proxy!.setFault({ kind: 'redirect', to: `http://127.0.0.1:${(hostile.address() as AddressInfo).port}` })
+  const led = await download(`${mirror.url}/v2/${image.repo}/blobs/${image.blobs[0]!.digest}`)
+  t.not(led.status, 200, 'the blob could not be had there')
+  t.same(seen, [], 'no token was asked of the realm it named')
+
+  proxy!.setFault(undefined)
+  const later = await download(`${mirror.url}/v2/${image.repo}/blobs/${image.blobs[1]!.digest}`)
+  t.equal(later.digest, image.blobs[1]!.digest, "and the upstream's own realm is still the one used")
 })
 
 t.test('a mirror in front of a mirror', async (t) => {
