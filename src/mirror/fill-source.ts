@@ -25,6 +25,8 @@ async function openFollowing(fill: Fill): Promise<FileHandle> {
 export class FillSource implements ByteSource {
   private handle: FileHandle | undefined
   private closed = false
+  /** A copy of the range's last byte, taken while it waits for the verdict. */
+  private heldBack: Buffer | undefined
 
   /** `end` is inclusive; Infinity when the blob's size is not known. */
   constructor(
@@ -42,6 +44,7 @@ export class FillSource implements ByteSource {
       if (this.fill.state === 'failed') throw this.fill.error ?? new Error('fill failed')
       const available = this.limit() - position
       if (available > 0) {
+        if (this.heldBack !== undefined && position === this.end) return unpooled(this.heldBack)
         const want = Math.min(maxLength, available)
         // Bytes received are never changed again, so a view of them is safe to send.
         const recent = this.fill.recent.view(position, want)
@@ -57,9 +60,24 @@ export class FillSource implements ByteSource {
         }
       } else if (this.fill.verified && position >= this.fill.received) {
         return END
+      } else {
+        this.holdLastByte(position)
       }
       await this.fill.changed()
     }
+  }
+
+  /**
+   * A reader with nothing left but its last byte, which waits for the verdict, keeps a
+   * copy of it and stops counting as behind: on a full disk the download paces itself to
+   * its readers, and must not wait for one that only waits for the download to end.
+   */
+  private holdLastByte(position: number): void {
+    if (this.heldBack !== undefined || position !== this.end || this.fill.received <= this.end) return
+    const last = this.fill.recent.view(this.end, 1)
+    if (last === undefined) return
+    this.heldBack = Buffer.from(last)
+    this.fill.readerAt(this, Infinity)
   }
 
   private async readFile(position: number, length: number): Promise<Bytes> {

@@ -70,6 +70,8 @@ export class Fill {
   /** Known once the response is open. */
   origin: FillOrigin = 'upstream'
   private waiters: Array<() => void> = []
+  /** The download is over, whatever its outcome. */
+  private ended = false
   private resolveStarted!: () => void
   private rejectStarted!: (error: Error) => void
   private resolveDone!: () => void
@@ -140,6 +142,7 @@ export class Fill {
   readerGone(reader: object): void {
     this.readers.delete(reader)
     if (!this.storing) this.notify()
+    if (this.readers.size === 0 && this.state === 'verified' && this.ended) this.recent.clear()
   }
 
   private async readersWithin(distance: number): Promise<void> {
@@ -178,7 +181,8 @@ export class Fill {
       this.setState('streaming')
       this.resolveStarted()
       await pipeline(response.body, this.gate(source), writer, { signal: this.abortController.signal })
-      this.size = this.written
+      // Every byte received is verified; on a full disk fewer of them are on disk.
+      this.size = this.received
       this.setState('verified')
       const stored = await writer.commit()
       this.recent.clear()
@@ -187,12 +191,25 @@ export class Fill {
         source.log.warn({ err: e, digest: this.digest }, 'blob cached but not indexed')
       })
     } catch (e) {
+      // Whatever failed, the upstream response is not read any further: let it go now,
+      // not when its idle timeout fires (a writer that could not be created never took it).
+      this.abortController.abort(e)
       await writer?.abort()
       this.fail(e, source.log)
     } finally {
-      this.recent.clear()
+      this.ended = true
+      this.releaseRecentWhenUnread()
       this.resolveDone()
     }
+  }
+
+  /**
+   * Committed, readers go on from the file; failed, they stop. Verified but not stored
+   * (the disk filled), memory is all there is: the window stays until the last reader has
+   * gone, and the download kept every reader inside it.
+   */
+  private releaseRecentWhenUnread(): void {
+    if (this.state !== 'verified' || this.readers.size === 0) this.recent.clear()
   }
 
   private fail(e: unknown, log: Logger): void {

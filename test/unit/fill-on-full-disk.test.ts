@@ -1,0 +1,107 @@
+// The fill's state machine when the disk refuses its writes (ENOSPC from the first byte):
+// the download goes on from memory, paced to its readers, and every reader still gets
+// every verified byte. The full disk is a file handle that refuses writes; the rest is
+// the real Fill, FillSource and FsBlobWriter.
+import { createHash } from 'node:crypto'
+import { open } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import t, { type Test } from 'tap'
+import type { BlobStore } from '../../src/cache/blob-store.js'
+import { FsBlobWriter } from '../../src/cache/fs-blob-writer.js'
+import { silentLogger } from '../../src/logger.js'
+import { BufferPool } from '../../src/mirror/buffer-pool.js'
+import { Fill, type FillSource as FillSourceDeps } from '../../src/mirror/fill.js'
+import { FillSource } from '../../src/mirror/fill-source.js'
+import type { UpstreamResponse } from '../../src/upstream/upstream-client.js'
+import { makeTempDir } from '../helpers/temp-dir.js'
+
+const MiB = 1024 * 1024
+const pool = new BufferPool(256 * 1024, 4)
+
+async function fullDiskFill(t: Test, size: number) {
+  const dir = await makeTempDir('full-disk')
+  t.teardown(dir.remove)
+  const data = Buffer.alloc(size)
+  for (let i = 0; i < size; i++) data[i] = (i * 7 + 3) & 0xff
+  const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`
+  const tempPath = join(dir.path, 'blob.tmp')
+  const real = await open(tempPath, 'w')
+  const full = Object.assign(Object.create(real) as typeof real, {
+    writev: () => Promise.reject(Object.assign(new Error('no space left on device'), { code: 'ENOSPC' })),
+  })
+  const store = {
+    createWriter: async (expected) =>
+      new FsBlobWriter(
+        full,
+        { tempPath, finalPath: `${tempPath}.final`, metaPath: `${tempPath}.json` },
+        expected,
+        createHash('sha256'),
+      ),
+  } as Pick<BlobStore, 'createWriter'> as BlobStore
+  const deps: FillSourceDeps = {
+    fetch: async () => ({
+      response: {
+        status: 200,
+        headers: { 'content-length': String(size) },
+        // Only the stream side of undici's body is used by a fill.
+        body: Readable.from(
+          (function* () {
+            for (let at = 0; at < size; at += 64 * 1024) yield data.subarray(at, at + 64 * 1024)
+          })(),
+        ) as unknown as UpstreamResponse['body'],
+      },
+      origin: 'upstream',
+    }),
+    store,
+    onCommitted: async () => {},
+    onBytes: () => {},
+    log: silentLogger,
+  }
+  const fill = new Fill(digest)
+  void fill.run(deps)
+  await fill.started
+  return { fill, data }
+}
+
+async function readAll(source: FillSource, from: number, to: number): Promise<Buffer> {
+  const parts: Buffer[] = []
+  let at = from
+  while (at <= to) {
+    const bytes = await source.read(at, to - at + 1)
+    if (bytes.data.length === 0) break
+    parts.push(Buffer.from(bytes.data))
+    bytes.release()
+    at += bytes.data.length
+  }
+  await source.complete()
+  return Buffer.concat(parts)
+}
+
+t.test('a Range reader waiting for the verdict on its last byte does not stall the download', async (t) => {
+  const { fill, data } = await fullDiskFill(t, 20 * MiB)
+  const range = new FillSource(fill, 99, pool)
+  const got = await Promise.race([
+    readAll(range, 0, 99),
+    new Promise<never>((_resolve, reject) => setTimeout(() => reject(new Error('stalled')), 5000)),
+  ])
+  t.same(got, data.subarray(0, 100))
+  await range.close()
+  await fill.done
+  t.equal(fill.failure, 'disk_full', 'served, not cached')
+})
+
+t.test('readers still behind when the download ends get every verified byte', async (t) => {
+  const size = 4 * MiB
+  const { fill, data } = await fullDiskFill(t, size)
+  const reader = new FillSource(fill, size - 1, pool)
+  const head = await reader.read(0, MiB)
+  const first = Buffer.from(head.data)
+  head.release()
+  await fill.done
+  t.equal(fill.state, 'verified')
+  t.equal(fill.size, size, 'the size is what was received and verified, not what reached the disk')
+  const rest = await readAll(reader, first.length, size - 1)
+  t.same(Buffer.concat([first, rest]), data)
+  await reader.close()
+})
