@@ -52,7 +52,12 @@ export async function sendBytes(
         inFlightBytes -= oldest.length
       }
       const bytes = await source.read(position, Math.min(MAX_READ_BYTES, plan.end - position + 1))
-      if (bytes.data.length === 0) break
+      if (bytes.data.length === 0) {
+        // Fewer bytes than promised (a cached file cut short behind our back): a clean end
+        // would pass a short body off as whole.
+        if (plan.end !== Infinity) throw new Error(`content ended at byte ${position} of ${plan.end + 1}`)
+        break
+      }
       send(bytes)
       position += bytes.data.length
     }
