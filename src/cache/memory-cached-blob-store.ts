@@ -60,6 +60,9 @@ export class MemoryCachedBlobStore implements BlobStore {
     this.deletes++
     this.hot.delete(digest)
     await this.inner.delete(digest)
+    // Again after the unlink: a read that started while it ran saw the file too.
+    this.deletes++
+    this.hot.delete(digest)
   }
 
   list(): AsyncIterable<StoredBlob> {

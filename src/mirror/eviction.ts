@@ -43,7 +43,9 @@ export class Evictor {
 
   /** The disk filled before the bound was reached: make room below what is cached now. */
   diskFull(): Promise<void> {
-    return this.once(0, undefined)
+    // A pass already running aims at the high mark, which a full disk may not have reached.
+    const current = this.running ?? Promise.resolve()
+    return current.then(() => this.once(0, undefined))
   }
 
   private once(highBytes: number, lowBytes: number | undefined): Promise<void> {
