@@ -21,6 +21,22 @@ export function classifyAuthorization(header: string | undefined): ClientCredent
   return { kind: 'forward', authorization: header }
 }
 
+/** The Authorization header to send upstream for a client: a mirror-local token never goes. */
+export function forwardableAuthorization(header: string | undefined): string | undefined {
+  const credentials = classifyAuthorization(header)
+  return credentials.kind === 'forward' ? credentials.authorization : undefined
+}
+
+/**
+ * Whether an OAuth2 token form (containerd's POST) carries credentials: a password grant
+ * or a refresh token. Such a request must not be answered with a mirror-local token.
+ */
+export function formCarriesCredentials(body: Buffer | undefined): boolean {
+  if (body === undefined || body.length === 0) return false
+  const form = new URLSearchParams(body.toString('utf8'))
+  return form.get('grant_type') === 'password' || form.has('refresh_token') || form.has('password')
+}
+
 /** `Basic …` for a username and password. */
 export function basicAuthorization(username: string, password: string): string {
   return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`

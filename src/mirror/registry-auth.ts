@@ -1,5 +1,5 @@
 import type { Dispatcher } from 'undici'
-import { issueMirrorLocalToken, type ClientCredentials } from '../auth/client-credentials.js'
+import { formCarriesCredentials, issueMirrorLocalToken, type ClientCredentials } from '../auth/client-credentials.js'
 import { relayTokenRequest, type TokenAnswer, type TokenRequest } from '../auth/token-relay.js'
 import { formatChallenges, rewriteBearerRealm } from '../auth/www-authenticate.js'
 import { MirrorError, UpstreamUnavailableError } from '../errors.js'
@@ -68,7 +68,7 @@ export class RegistryAuth {
     if (scheme.kind === 'none' || scheme.kind === 'basic') {
       throw new MirrorError('UNSUPPORTED', 404, 'the upstream does not use token auth')
     }
-    const hasCredentials = request.authorization !== undefined
+    const hasCredentials = request.authorization !== undefined || formCarriesCredentials(request.body)
     if (scheme.kind === 'bearer') {
       try {
         const { timeoutMs, userAgent, observer } = this.deps

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { classifyAuthorization } from '../auth/client-credentials.js'
+import { classifyAuthorization, forwardableAuthorization } from '../auth/client-credentials.js'
 import { ociErrorBody } from '../errors.js'
 import type { Mirror } from '../mirror/mirror.js'
 import { TOKEN_PATH, type Realm } from './realm.js'
@@ -32,7 +32,8 @@ export function registerTokenRoutes(app: FastifyInstance, mirror: Mirror): void 
       const answer = await mirror.auth.token({
         method: request.method === 'POST' ? 'POST' : 'GET',
         query,
-        authorization: request.headers.authorization,
+        // A mirror-local token means nothing to the realm: the request goes as anonymous.
+        authorization: forwardableAuthorization(request.headers.authorization),
         contentType: request.headers['content-type'],
         body: Buffer.isBuffer(request.body) ? request.body : undefined,
       })

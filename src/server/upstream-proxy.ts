@@ -2,11 +2,20 @@ import httpProxy from '@fastify/http-proxy'
 import replyFrom from '@fastify/reply-from'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyInstance } from 'fastify'
+import { forwardableAuthorization } from '../auth/client-credentials.js'
 import type { Forward } from './pull-routes.js'
 import type { Origin, Realm } from './realm.js'
 
 /** Push and delete: the mirror forwards them untouched and never caches what they carry. */
 const WRITE_METHODS = ['DELETE', 'PATCH', 'POST', 'PUT', 'OPTIONS']
+
+/** Client headers as they go upstream: a mirror-local token is the mirror's own and stays here. */
+function upstreamRequestHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const authorization = forwardableAuthorization(headers.authorization)
+  if (authorization === headers.authorization) return headers
+  const { authorization: _dropped, ...rest } = headers
+  return rest
+}
 
 interface UpstreamTarget {
   origin: string
@@ -45,7 +54,10 @@ export async function registerWriteProxy(app: FastifyInstance, upstreamUrl: stri
     prefix: '/v2',
     rewritePrefix: `${target.basePath}/v2`,
     httpMethods: WRITE_METHODS,
-    replyOptions: { rewriteHeaders: target.rewriteHeaders },
+    replyOptions: {
+      rewriteHeaders: target.rewriteHeaders,
+      rewriteRequestHeaders: (_request, headers) => upstreamRequestHeaders(headers),
+    },
   })
 }
 
@@ -60,5 +72,9 @@ export async function registerReadForwarding(
 ): Promise<Forward> {
   const target = targetOf(upstreamUrl, realm)
   await scope.register(replyFrom, { base: target.origin })
-  return (request, reply) => reply.from(`${target.basePath}${request.url}`, { rewriteHeaders: target.rewriteHeaders })
+  return (request, reply) =>
+    reply.from(`${target.basePath}${request.url}`, {
+      rewriteHeaders: target.rewriteHeaders,
+      rewriteRequestHeaders: (_request, headers) => upstreamRequestHeaders(headers),
+    })
 }

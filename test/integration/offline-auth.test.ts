@@ -19,9 +19,48 @@ t.test('realm unreachable: credentials get a clear 503, anonymous clients a mirr
   t.match(JSON.parse(withCredentials.body.toString()), { errors: [{ code: 'UNAVAILABLE' }] })
   t.ok(Date.now() - started < 5_000, 'answered at once, not after a hang')
 
+  const grant = await http(`${mirror.url}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'password',
+      service: 'test-registry',
+      scope: 'repository:library/small:pull',
+      username: ALICE.user,
+      password: ALICE.password,
+    }).toString(),
+  })
+  t.equal(grant.status, 503, "containerd's password grant, credentials in the form: a 503 too")
+
   const anonymous = await json(url)
   t.equal(anonymous.status, 200)
   t.match(anonymous.body, { token: /^registry-mirror-local\./, expires_in: 300 })
+})
+
+t.test('a mirror-local token never goes upstream, on forwarded writes and reads alike', async (t) => {
+  const { upstream, mirror, proxy } = await startStack(t, { faultProxy: true })
+  t.equal((await http(`${mirror.url}/v2/`)).status, 401)
+  await upstream.tokens.close()
+  const local = (await json(`${mirror.url}/token?service=test-registry&scope=repository:library/small:push`)).body as {
+    token: string
+  }
+  t.match(local.token, /^registry-mirror-local\./)
+  const seen = proxy!.requests.length
+  await http(`${mirror.url}/v2/library/small/blobs/uploads/`, { method: 'POST', headers: bearer(local.token) })
+  await http(`${mirror.url}/v2/_catalog`, { headers: bearer(local.token) })
+  const forwarded = proxy!.requests.slice(seen)
+  t.ok(
+    forwarded.some((r) => r.method === 'POST'),
+    'the write went upstream',
+  )
+  t.ok(
+    forwarded.some((r) => r.path.startsWith('/v2/_catalog')),
+    'and the read',
+  )
+  t.ok(
+    forwarded.every((r) => r.authorization === undefined),
+    'without the token',
+  )
 })
 
 t.test('upstream and token server both down: cached public images still pull, nothing else does', async (t) => {
