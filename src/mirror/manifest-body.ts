@@ -50,7 +50,9 @@ export function headRecord(response: UpstreamResponse, now: number): TagRecord |
   const digest = tryParseDigest(headerValue(response.headers, 'docker-content-digest'))
   const size = contentLengthOf(response.headers)
   const mediaType = baseMediaType(headerValue(response.headers, 'content-type'))
-  if (digest === undefined || size === undefined || mediaType === undefined) return undefined
+  if (digest === undefined || size === undefined || size === 0 || mediaType === undefined) return undefined
+  // A generic type says nothing of what the manifest is: a GET reads it from the body.
+  if (mediaType === 'application/json' || mediaType === 'text/plain') return undefined
   return { digest: digest.value, size, mediaType, checkedAt: now }
 }
 

@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises'
 import { LRUCache } from 'lru-cache'
 import type { BlobStore } from '../cache/blob-store.js'
 import { tagKeyString, type Index, type TagKey, type TagRecord } from '../cache/cache-index.js'
-import { UpstreamContentError, UpstreamUnavailableError } from '../errors.js'
+import { errors, UpstreamContentError, UpstreamStatusError, UpstreamUnavailableError } from '../errors.js'
 import { tryParseDigest, type Digest } from '../oci/digest.js'
 import { ACCEPT_ALL_MANIFESTS, acceptHeaderFor, acceptKey } from '../oci/media-types.js'
 import { referenceText, type Reference } from '../oci/reference.js'
@@ -86,8 +86,10 @@ export class ManifestService {
     const { record, outcome } = resolved
     const head = { digest: record.digest, mediaType: record.mediaType, size: record.size, outcome, private: false }
     if (!wantBody) return head
-    const body = resolved.body ?? (await this.byDigest(ctx, repo, parseKnownDigest(record.digest), true)).body
-    return { ...head, body }
+    if (resolved.body !== undefined) return { ...head, body: resolved.body }
+    // The bytes as cached, with the type and length they were stored with.
+    const stored = await this.byDigest(ctx, repo, parseKnownDigest(record.digest), true)
+    return { ...head, mediaType: stored.mediaType, size: stored.size, body: stored.body }
   }
 
   private async byDigest(
@@ -98,7 +100,8 @@ export class ManifestService {
   ): Promise<ManifestResult> {
     const cached = await this.cached(ctx, digest.value, wantBody)
     if (cached !== undefined) return cached
-    const flight = await this.digestFlights.run(digest.value, () => this.fetchByDigest(ctx, repo, digest))
+    // Per repository: the upstream may hold a digest in one repository and not another.
+    const flight = await this.digestFlights.run(`${repo}@${digest.value}`, () => this.fetchByDigest(ctx, repo, digest))
     return flight.joined ? { ...flight.value, outcome: 'coalesced' } : flight.value
   }
 
@@ -146,15 +149,21 @@ export class ManifestService {
       const headed = await this.headTag(ctx, key, known)
       if (headed !== undefined) return headed
     }
-    const response = await this.deps.upstream.send({
-      method: 'GET',
-      path: manifestPath(key.repo, key.tag),
-      repo: key.repo,
-      accept: acceptHeaderFor(key.accept),
-      auth: MIRROR,
-      trace: ctx.trace,
-    })
-    const fetched = await readVerifiedManifest(response, undefined)
+    let fetched: ManifestBody
+    try {
+      const response = await this.deps.upstream.send({
+        method: 'GET',
+        path: manifestPath(key.repo, key.tag),
+        repo: key.repo,
+        accept: acceptHeaderFor(key.accept),
+        auth: MIRROR,
+        trace: ctx.trace,
+      })
+      fetched = await readVerifiedManifest(response, undefined)
+    } catch (e) {
+      if (known !== undefined && isUpstreamFailure(e)) return this.stale(ctx, known, e as Error)
+      throw e
+    }
     this.deps.telemetry.upstreamBytes('manifest', fetched.size)
     await this.keep(ctx, fetched)
     const record = {
@@ -183,7 +192,7 @@ export class ManifestService {
         trace: ctx.trace,
       })
     } catch (e) {
-      if (known !== undefined && e instanceof UpstreamUnavailableError) return this.stale(ctx, known, e)
+      if (known !== undefined && isUpstreamFailure(e)) return this.stale(ctx, known, e as Error)
       throw e
     }
     if (response.status === 200) {
@@ -195,7 +204,11 @@ export class ManifestService {
       return { record, outcome: same ? 'revalidated' : 'miss' }
     }
     const error = await statusError(response)
-    if (response.status === 404) await this.deps.index.deleteTag(key).catch(() => {})
+    if (response.status === 404) {
+      await this.deps.index.deleteTag(key).catch(() => {})
+      // A HEAD carries no error body to relay: say what a registry says of a missing tag.
+      throw errors.manifestUnknown(key.tag)
+    }
     // Stale-if-error: an upstream that is failing or rate limiting does not take a known tag away.
     if (known !== undefined && (response.status >= 500 || response.status === 429)) return this.stale(ctx, known, error)
     throw error
@@ -243,6 +256,15 @@ export class ManifestService {
       ctx.log.warn({ err: e }, 'tag mapping not indexed')
     })
   }
+}
+
+/**
+ * The upstream, or its token service, is failing or rate limiting (5xx, 429, no answer,
+ * or an answer that is not what it should be): a known tag mapping still stands.
+ */
+function isUpstreamFailure(e: unknown): boolean {
+  if (e instanceof UpstreamUnavailableError || e instanceof UpstreamContentError) return true
+  return e instanceof UpstreamStatusError && (e.status >= 500 || e.status === 429)
 }
 
 function parseKnownDigest(value: string): Digest {

@@ -43,6 +43,8 @@ export interface TokenRequestLog {
 }
 
 export interface TokenServer {
+  /** From now on answer every token request with this status (undefined: serve again). */
+  failWith(status: number | undefined): void
   readonly url: string
   readonly realm: string
   /** PEM bundle the registry trusts (`rootcertbundle`). */
@@ -93,14 +95,14 @@ function base64url(data: string | Buffer): string {
 }
 
 /** An RS256 JWT in the shape CNCF Distribution's token access controller verifies. */
-function signToken(key: SigningKey, subject: string, access: unknown[]): string {
+function signToken(key: SigningKey, subject: string, access: unknown[], lifetime: number): string {
   const now = Math.floor(Date.now() / 1000)
   const header = { typ: 'JWT', alg: 'RS256', x5c: [key.certDer] }
   const claims = {
     iss: TOKEN_ISSUER,
     sub: subject,
     aud: TOKEN_SERVICE,
-    exp: now + TOKEN_LIFETIME_S,
+    exp: now + lifetime,
     nbf: now - 10,
     iat: now,
     jti: randomUUID(),
@@ -141,6 +143,8 @@ export interface TokenServerOptions {
    * auth services do, instead of Docker Hub's token with an empty access list.
    */
   refuseEmptyAnonymous?: boolean
+  /** Token lifetime (expires_in); short ones make a client come back for a new token. */
+  lifetimeSeconds?: number
 }
 
 /** A small imitation of Docker Hub's auth service (auth.docker.io/token). */
@@ -149,6 +153,8 @@ export async function startTokenServer(options: TokenServerOptions = {}): Promis
   const users = options.users ?? { alice: 'alice-secret', bob: 'bob-secret' }
   const policy = options.policy ?? hubLikePolicy
   const requests: TokenRequestLog[] = []
+  const lifetime = options.lifetimeSeconds ?? TOKEN_LIFETIME_S
+  let failure: number | undefined
 
   /**
    * GET with Basic credentials and scopes in the query (Docker's flow), or POST of an
@@ -184,12 +190,17 @@ export async function startTokenServer(options: TokenServerOptions = {}): Promis
     ) {
       return reply(401, { details: 'access to the resource is denied' })
     }
-    const token = signToken(key, credentials?.user ?? '', access)
-    const common = { access_token: token, expires_in: TOKEN_LIFETIME_S, issued_at: new Date().toISOString() }
+    const token = signToken(key, credentials?.user ?? '', access, lifetime)
+    const common = { access_token: token, expires_in: lifetime, issued_at: new Date().toISOString() }
     reply(200, oauth ? { ...common, scope: scopes.join(' ') } : { token, ...common })
   }
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    if (failure !== undefined) {
+      res.writeHead(failure, { 'content-type': 'text/plain' })
+      res.end('injected failure')
+      return
+    }
     const url = new URL(req.url ?? '/', 'http://token')
     if (url.pathname !== '/token') {
       res.writeHead(404, { 'content-type': 'application/json' })
@@ -230,6 +241,9 @@ export async function startTokenServer(options: TokenServerOptions = {}): Promis
     realm: `${url}/token`,
     certPath: key.certPath,
     requests,
+    failWith: (status) => {
+      failure = status
+    },
     close: async () => {
       server.closeAllConnections()
       server.close()

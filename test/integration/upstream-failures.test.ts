@@ -1,6 +1,6 @@
 import t from 'tap'
 import { assertNothingCached } from '../helpers/cache-assertions.js'
-import { download, http } from '../helpers/http.js'
+import { download, http, sha256 } from '../helpers/http.js'
 import { ACCEPT_ALL } from '../helpers/seeded-images.js'
 import { startStack } from '../helpers/setup.js'
 
@@ -96,4 +96,35 @@ t.test('the registry process is killed mid-blob', async (t) => {
   await upstream.restartRegistry()
   proxy!.setFault(undefined)
   t.equal((await download(url)).digest, blob.digest)
+})
+
+t.test('a stale tag is served when the token service fails, not just the registry', async (t) => {
+  let clock = Date.now()
+  const { upstream, mirror } = await startStack(t, { now: () => clock, tokens: { lifetimeSeconds: 1 } })
+  const image = upstream.fixture.images.small!
+  const url = `${mirror.url}/v2/${image.repo}/manifests/${image.tag}`
+  t.equal((await http(url, { headers: { accept: ACCEPT_ALL } })).status, 200)
+  // Past the tag TTL (not the verdict's), with the mirror's token expired.
+  clock += 301_000
+  await new Promise((resolve) => setTimeout(resolve, 1100))
+  for (const status of [503, 429]) {
+    upstream.tokens.failWith(status)
+    const stale = await http(url, { headers: { accept: ACCEPT_ALL } })
+    t.equal(stale.status, 200, `token service ${status}: the known mapping stands`)
+    t.equal(sha256(stale.body), image.digest)
+  }
+  upstream.tokens.failWith(undefined)
+})
+
+t.test('a tag gone upstream is MANIFEST_UNKNOWN once its mapping is re-checked', async (t) => {
+  let clock = Date.now()
+  const { upstream, mirror, proxy } = await startStack(t, { faultProxy: true, now: () => clock })
+  const image = upstream.fixture.images.small!
+  const url = `${mirror.url}/v2/${image.repo}/manifests/${image.tag}`
+  t.equal((await http(url, { headers: { accept: ACCEPT_ALL } })).status, 200)
+  clock += 301_000
+  proxy!.setFault({ kind: 'status', status: 404 }, (method, path) => method === 'HEAD' && path.includes('/manifests/'))
+  const gone = await http(url, { headers: { accept: ACCEPT_ALL } })
+  t.equal(gone.status, 404)
+  t.match(JSON.parse(gone.body.toString()), { errors: [{ code: 'MANIFEST_UNKNOWN' }] })
 })
