@@ -14,17 +14,21 @@ export async function openIndex(
   // ioredis costs ~20 MiB of memory: loaded only by mirrors that use Redis.
   const { connectRedis, firstConnection } = await import('./redis-connection.js')
   const { RedisIndex } = await import('./redis-index.js')
+  const opened: { index?: Index } = {}
   const client = connectRedis({
     url: config.redisUrl,
     timeoutMs: config.redisTimeoutMs,
     log,
-    // Only ever called on a later reconnect, by which time `index` is set.
-    onReconnect: () => onReconnect(index),
+    // Redis may come up while the first connection is still awaited below (started
+    // together with the mirror): that first catch-up is the caller's, at start.
+    onReconnect: () => {
+      if (opened.index !== undefined) onReconnect(opened.index)
+    },
   })
   // Start without Redis if it is down: the mirror serves from disk and catches up later.
   if (!(await firstConnection(client, config.redisTimeoutMs * 4))) {
     log.warn({}, 'Redis index not reachable at start; serving from disk until it is')
   }
-  const index = new RedisIndex(client, config.redisPrefix, config.replica?.advertiseUrl ?? 'local')
-  return index
+  opened.index = new RedisIndex(client, config.redisPrefix, config.replica?.advertiseUrl ?? 'local')
+  return opened.index
 }

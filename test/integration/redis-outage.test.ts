@@ -92,3 +92,22 @@ t.test('a mirror starts while Redis is down, and serves', async (t) => {
   await redis.restart()
   await indexHolds(mirror.app.index, 1)
 })
+
+t.test('Redis that comes up while the mirror waits for it at start is taken in stride', async (t) => {
+  const upstream = await startUpstream()
+  t.teardown(() => upstream.close())
+  const redis = await startRedis()
+  t.teardown(() => redis.close())
+  await redis.kill()
+  // The first connection fails; a retry succeeds while start-up still waits for it.
+  const starting = startMirror({ upstream: upstream.registry.url, settings: { redisUrl: redis.url } })
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  await redis.restart()
+  const mirror = await starting
+  t.teardown(() => mirror.close())
+  const small = upstream.fixture.images.small!
+  const layer = small.blobs[1]!
+  t.equal((await download(`${mirror.url}/v2/${small.repo}/blobs/${layer.digest}`)).digest, layer.digest)
+  await mirror.app.mirror.blobs.settled()
+  await indexHolds(mirror.app.index, 1)
+})
