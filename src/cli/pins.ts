@@ -88,9 +88,14 @@ export async function pinImage(config: Config, log: Logger, image: string): Prom
   const store = new FsBlobStore(config.cacheDir)
   const index = await pinIndex(config, log)
   try {
-    const roots = reference.includes(':')
-      ? [parseDigest(reference).value]
-      : [...new Set((await index.findTags(config.upstream.host, repo, reference)).map((r) => r.digest))]
+    let roots: string[]
+    if (reference.includes(':')) roots = [parseDigest(reference).value]
+    else {
+      // A tag maps to one manifest per kind of client; those evicted since are not the image.
+      const mapped = [...new Set((await index.findTags(config.upstream.host, repo, reference)).map((r) => r.digest))]
+      const cached = await Promise.all(mapped.map(async (d) => ((await store.stat(d)) === undefined ? [] : [d])))
+      roots = cached.flat()
+    }
     if (roots.length === 0) throw new Error(`${key} is not cached: pull it through the mirror first`)
     const digests = await cachedDigests(store, roots)
     await index.pin(key, digests)

@@ -141,3 +141,23 @@ t.test('the disk fills mid-blob: the client still gets its bytes, nothing partia
   await mirror.app.mirror.blobs.settled()
   t.ok(await mirror.app.store.stat(small.digest), 'small blobs still cache')
 })
+
+t.test('pinning a tag skips the manifests of it that were evicted since', async (t) => {
+  const upstream = await startUpstream()
+  t.teardown(() => upstream.close())
+  const mirror = await startMirror({ upstream: upstream.registry.url })
+  t.teardown(() => mirror.stop())
+  const list = upstream.fixture.images.dlist!
+  const url = `${mirror.url}/v2/${list.repo}/manifests/1`
+  // Two kinds of client, two mappings of one tag: the list, and one platform's manifest.
+  t.equal((await http(url, { headers: { accept: ACCEPT_ALL } })).status, 200)
+  // A client that knows no manifest lists gets the default platform's manifest.
+  const single = await http(url, { headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } })
+  t.equal(single.status, 200)
+  const platform = String(single.headers['docker-content-digest'])
+  t.not(platform, list.digest)
+  await mirror.app.index.deleteBlob(platform)
+  await mirror.app.store.delete(platform)
+  const pin = await pinImage(mirror.config, silentLogger, `${list.repo}:1`)
+  t.ok(pin.digests.includes(list.digest), 'the cached list is pinned')
+})
