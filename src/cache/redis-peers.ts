@@ -11,14 +11,25 @@ const LOCK_MS = 30_000
 const RENEW_MS = 10_000
 /** A peer that failed is not asked again for this long. */
 const DROPPED_FOR_MS = 60_000
+/**
+ * A replica's own index keys (its access order and totals) outlive its last heartbeat by
+ * this long; one that comes back later rebuilds them from its disk.
+ */
+const RECORDS_FOR_MS = 7 * 24 * 3600 * 1000
 
 // Renew or release a lock only while it is still ours.
 const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`
+// Dead replicas leave a blob's holders; a blob no one holds any more is forgotten.
+// KEYS: holders, blob. ARGV: the dead replicas.
+const FORGET = `redis.call('SREM', KEYS[1], unpack(ARGV))
+if redis.call('SCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[2]) end
+return 1`
 
 type PeerRedis = RedisClient & {
   renewLock(key: string, owner: string, ms: string): Promise<number>
   releaseLock(key: string, owner: string): Promise<number>
+  forgetHolders(holders: string, blob: string, ...dead: string[]): Promise<number>
 }
 
 /**
@@ -44,10 +55,18 @@ export class RedisPeers implements Peers {
   ) {
     client.defineCommand('renewLock', { numberOfKeys: 1, lua: RENEW })
     client.defineCommand('releaseLock', { numberOfKeys: 1, lua: RELEASE })
+    client.defineCommand('forgetHolders', { numberOfKeys: 2, lua: FORGET })
     this.redis = client as PeerRedis
     this.base = `${prefix}{idx}:`
     const beat = () => {
-      this.redis.set(this.base + `replica:${self}`, '1', 'PX', ALIVE_FOR_MS).catch(() => {})
+      this.redis
+        .multi()
+        .set(this.base + `replica:${self}`, '1', 'PX', ALIVE_FOR_MS)
+        // The index's per-replica keys: they go some days after the replica does.
+        .pexpire(this.base + `access:${self}`, RECORDS_FOR_MS)
+        .pexpire(this.base + `stats:${self}`, RECORDS_FOR_MS)
+        .exec()
+        .catch(() => {})
     }
     // Announce as soon as connected (and again after Redis comes back), then on a timer.
     client.on('ready', beat)
@@ -58,9 +77,13 @@ export class RedisPeers implements Peers {
 
   async plan(digest: string): Promise<FetchPlan> {
     try {
-      const holders = (await this.redis.smembers(this.base + `holders:${digest}`)).filter((h) => this.usable(h))
-      const alive = await this.alive(holders)
-      if (alive[0] !== undefined) return { kind: 'peer', url: alive[0] }
+      const holdersKey = this.base + `holders:${digest}`
+      const members = (await this.redis.smembers(holdersKey)).filter((h) => h !== this.self)
+      const living = await this.alive(members)
+      const dead = members.filter((m) => !living.includes(m))
+      if (dead.length > 0) await this.redis.forgetHolders(holdersKey, this.base + `blob:${digest}`, ...dead)
+      const usable = living.filter((h) => this.usable(h))
+      if (usable[0] !== undefined) return { kind: 'peer', url: usable[0] }
       const lock = this.base + `lock:${digest}`
       const owner = `${this.self} ${this.token} ${digest}`
       if ((await this.redis.set(lock, owner, 'PX', LOCK_MS, 'NX')) === 'OK') return this.held(lock, owner)

@@ -3,6 +3,7 @@ import t from 'tap'
 import type { Index } from '../../src/cache/cache-index.js'
 import { connectRedis } from '../../src/cache/redis-connection.js'
 import { RedisIndex } from '../../src/cache/redis-index.js'
+import { RedisPeers } from '../../src/cache/redis-peers.js'
 import { silentLogger } from '../../src/logger.js'
 import { startRedis } from '../helpers/redis.js'
 import { indexContract } from './index-contract.js'
@@ -73,4 +74,28 @@ t.test('replicas sharing one Redis each hold their own blobs; what a blob is sta
   t.match(await b.getBlob(digest), { mediaType: manifest.mediaType }, 'b keeps its record')
   await b.deleteBlob(digest)
   t.same(await a.holders(digest), [])
+})
+
+t.test("a dead replica's records expire: holders forgotten when met, its own keys in days", async (t) => {
+  const client = () => connectRedis({ url: redis.url, timeoutMs: 1000, log: silentLogger })
+  const check = client()
+  const a = new RedisIndex(client(), 'gone:', 'http://a')
+  t.teardown(() => Promise.all([a.close(), check.quit()]))
+  await a.ping().catch(() => new Promise((resolve) => setTimeout(resolve, 200)))
+  const digest = `sha256:${'3'.repeat(64)}`
+  await a.putBlob({ digest, size: 9, upstream: 'u', lastAccess: 1 })
+  const aPeers = new RedisPeers(client(), 'gone:', 'http://a', silentLogger)
+  const bPeers = new RedisPeers(client(), 'gone:', 'http://b', silentLogger)
+  t.teardown(() => bPeers.close())
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  for (const key of ['access', 'stats']) {
+    const ttl = await check.pttl(`gone:{idx}:${key}:http://a`)
+    t.ok(ttl > 6 * 24 * 3600 * 1000, `${key}: expires some days after the last heartbeat`)
+  }
+  await aPeers.close()
+  const plan = await bPeers.plan(digest)
+  t.equal(plan.kind, 'upstream', 'a dead holder is not asked')
+  if (plan.kind === 'upstream') await plan.release()
+  t.same(await a.holders(digest), [], 'and is forgotten as a holder')
+  t.equal(await check.exists(`gone:{idx}:blob:${digest}`), 0, 'a blob no one holds is forgotten')
 })
