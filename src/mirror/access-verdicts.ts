@@ -6,6 +6,7 @@ import type { UpstreamAuth, UpstreamClient } from '../upstream/upstream-client.j
 import type { RequestContext } from './request-context.js'
 import { SingleFlight } from './single-flight.js'
 import type { Telemetry } from './telemetry.js'
+import { isFailingStatus } from './upstream-errors.js'
 
 export type Access = 'public' | 'private'
 
@@ -93,7 +94,7 @@ export class AccessVerdicts {
       throw e
     }
     await discard(response.body)
-    if (response.status >= 500 || response.status === 429) {
+    if (isFailingStatus(response.status)) {
       throw new UpstreamStatusError(response.status, pickRelayedHeaders(response.headers), Buffer.alloc(0))
     }
     return response.status

@@ -15,7 +15,7 @@ import type { CacheOutcome, RequestContext } from './request-context.js'
 import type { ManifestResult } from './results.js'
 import type { Telemetry } from './telemetry.js'
 import { SingleFlight } from './single-flight.js'
-import { statusError } from './upstream-errors.js'
+import { isFailingStatus, statusError } from './upstream-errors.js'
 
 /** Manifests are read far more often than layers and are tiny: keep the hot ones in memory. */
 const MEMORY_CACHE_BYTES = 32 * 1024 * 1024
@@ -210,7 +210,7 @@ export class ManifestService {
       throw errors.manifestUnknown(key.tag)
     }
     // Stale-if-error: an upstream that is failing or rate limiting does not take a known tag away.
-    if (known !== undefined && (response.status >= 500 || response.status === 429)) return this.stale(ctx, known, error)
+    if (known !== undefined && isUpstreamFailure(error)) return this.stale(ctx, known, error)
     throw error
   }
 
@@ -264,7 +264,7 @@ export class ManifestService {
  */
 function isUpstreamFailure(e: unknown): boolean {
   if (e instanceof UpstreamUnavailableError || e instanceof UpstreamContentError) return true
-  return e instanceof UpstreamStatusError && (e.status >= 500 || e.status === 429)
+  return e instanceof UpstreamStatusError && isFailingStatus(e.status)
 }
 
 function parseKnownDigest(value: string): Digest {

@@ -4,6 +4,11 @@ import type { UpstreamResponse } from '../upstream/upstream-client.js'
 /** Enough of an upstream error body to relay its OCI error JSON. */
 const MAX_ERROR_BODY_BYTES = 64 * 1024
 
+/** The upstream is failing or rate limiting, as opposed to saying no. */
+export function isFailingStatus(status: number): boolean {
+  return status >= 500 || status === 429
+}
+
 /** Reads (at most a little of) an unwanted upstream answer into an error to relay. */
 export async function statusError(response: UpstreamResponse): Promise<UpstreamStatusError> {
   const chunks: Buffer[] = []
