@@ -3,10 +3,10 @@ import { reindex } from '../../src/cli/reindex.js'
 import { connectRedis, firstConnection } from '../../src/cache/redis-connection.js'
 import { silentLogger } from '../../src/logger.js'
 import { download, http, sha256 } from '../helpers/http.js'
-import { startMirror } from '../helpers/mirror.js'
-import { startRedis } from '../helpers/redis.js'
+import { startMirror, type RunningMirror } from '../helpers/mirror.js'
+import { startRedis, type RedisServer } from '../helpers/redis.js'
 import { ACCEPT_ALL } from '../helpers/seeded-images.js'
-import { startUpstream } from '../helpers/upstream.js'
+import { startUpstream, type Upstream } from '../helpers/upstream.js'
 
 /** Waits (by asking) until the index holds `count` blobs. */
 async function indexHolds(index: { stats(): Promise<{ blobs: number }> }, count: number): Promise<void> {
@@ -17,15 +17,33 @@ async function indexHolds(index: { stats(): Promise<{ blobs: number }> }, count:
   }
 }
 
-/** The upstream, a private Redis, and a mirror indexing into it. */
-async function redisStack(t: Test) {
+/** The upstream and a private Redis, for a mirror to be started on them. */
+async function upstreamAndRedis(t: Test) {
   const upstream = await startUpstream()
   t.teardown(() => upstream.close())
   const redis = await startRedis()
   t.teardown(() => redis.close())
+  return { upstream, redis }
+}
+
+async function mirrorOn(t: Test, upstream: Upstream, redis: RedisServer) {
   const mirror = await startMirror({ upstream: upstream.registry.url, settings: { redisUrl: redis.url } })
   t.teardown(() => mirror.close())
-  return { upstream, redis, mirror }
+  return mirror
+}
+
+/** The upstream, a private Redis, and a mirror indexing into it. */
+async function redisStack(t: Test) {
+  const { upstream, redis } = await upstreamAndRedis(t)
+  return { upstream, redis, mirror: await mirrorOn(t, upstream, redis) }
+}
+
+/** Pulls one layer of the small image through the mirror, checks it, and waits for its fill. */
+async function pullLayer(t: Test, mirror: RunningMirror, upstream: Upstream): Promise<void> {
+  const small = upstream.fixture.images.small!
+  const layer = small.blobs[1]!
+  t.equal((await download(`${mirror.url}/v2/${small.repo}/blobs/${layer.digest}`)).digest, layer.digest)
+  await mirror.app.mirror.blobs.settled()
 }
 
 t.test('Redis dies mid-run: hits and misses go on; when it is back the index catches up', async (t) => {
@@ -78,36 +96,22 @@ t.test('FLUSHALL loses nothing on disk: reindex restores the records', async (t)
 })
 
 t.test('a mirror starts while Redis is down, and serves', async (t) => {
-  const upstream = await startUpstream()
-  t.teardown(() => upstream.close())
-  const redis = await startRedis()
-  t.teardown(() => redis.close())
+  const { upstream, redis } = await upstreamAndRedis(t)
   await redis.kill()
-  const mirror = await startMirror({ upstream: upstream.registry.url, settings: { redisUrl: redis.url } })
-  t.teardown(() => mirror.close())
-  const small = upstream.fixture.images.small!
-  const layer = small.blobs[1]!
-  t.equal((await download(`${mirror.url}/v2/${small.repo}/blobs/${layer.digest}`)).digest, layer.digest)
-  await mirror.app.mirror.blobs.settled()
+  const mirror = await mirrorOn(t, upstream, redis)
+  await pullLayer(t, mirror, upstream)
   await redis.restart()
   await indexHolds(mirror.app.index, 1)
 })
 
 t.test('Redis that comes up while the mirror waits for it at start is taken in stride', async (t) => {
-  const upstream = await startUpstream()
-  t.teardown(() => upstream.close())
-  const redis = await startRedis()
-  t.teardown(() => redis.close())
+  const { upstream, redis } = await upstreamAndRedis(t)
   await redis.kill()
   // The first connection fails; a retry succeeds while start-up still waits for it.
-  const starting = startMirror({ upstream: upstream.registry.url, settings: { redisUrl: redis.url } })
+  const starting = mirrorOn(t, upstream, redis)
   await new Promise((resolve) => setTimeout(resolve, 300))
   await redis.restart()
   const mirror = await starting
-  t.teardown(() => mirror.close())
-  const small = upstream.fixture.images.small!
-  const layer = small.blobs[1]!
-  t.equal((await download(`${mirror.url}/v2/${small.repo}/blobs/${layer.digest}`)).digest, layer.digest)
-  await mirror.app.mirror.blobs.settled()
+  await pullLayer(t, mirror, upstream)
   await indexHolds(mirror.app.index, 1)
 })
