@@ -25,6 +25,7 @@ module.exports = {
       to: { path: '^src/server/' },
     },
     layer('pure-stays-pure', 'oci|http', ['server', 'mirror', 'upstream', 'auth', 'cache', 'config']),
+    layer('buffers-stand-alone', 'buffers', ['server', 'mirror', 'upstream', 'auth', 'cache', 'config', 'oci', 'http']),
     layer('cache-knows-no-network', 'cache', ['server', 'mirror', 'upstream', 'auth']),
     layer('auth-below-upstream', 'auth', ['server', 'mirror', 'upstream', 'cache']),
     layer('upstream-below-mirror', 'upstream', ['server', 'mirror', 'cache']),
