@@ -15,6 +15,7 @@ import { REDACTED_PATHS, type Logger } from './logger.js'
 import { mirrorTelemetry, upstreamObserver } from './metrics/adapters.js'
 import { createMetrics, registerCacheGauges, registerTopRepositories, type CacheFacts } from './metrics/metrics.js'
 import { normaliseName } from './oci/reference.js'
+import { SegmentPool } from './buffers/segment-pool.js'
 import { BufferPool } from './mirror/buffer-pool.js'
 import { Mirror } from './mirror/mirror.js'
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './server/error-handler.js'
@@ -26,6 +27,7 @@ import { registerPullRoutes } from './server/pull-routes.js'
 import { realmOf } from './server/realm.js'
 import { registerReadForwarding, registerWriteProxy } from './server/upstream-proxy.js'
 import { PeerClient } from './upstream/peer-client.js'
+import { PooledTransport } from './upstream/pooled-get.js'
 import { UpstreamClient } from './upstream/upstream-client.js'
 import { VERSION } from './version.js'
 
@@ -35,6 +37,10 @@ const MAX_REDIRECTS = 5
 const READ_BUFFER_BYTES = 512 * 1024
 /** Buffers kept for reuse (8 MiB): enough for a dozen concurrent responses from disk. */
 const READ_BUFFERS_RETAINED = 16
+/** Segments blob bodies are read into; big enough that a loopback read rarely fills one. */
+const SEGMENT_BYTES = 1024 * 1024
+/** Segments kept for reuse (16 MiB): what one fill holds in its window and disk writes. */
+const SEGMENTS_RETAINED = 16
 
 /** Parts a caller (a test, a benchmark) may supply instead of the defaults. */
 export interface AppOverrides {
@@ -155,9 +161,16 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const dispatcher = createDispatcher(config)
   const userAgent = `registry-mirror/${VERSION}`
   const tokens = new TokenService(dispatcher, userAgent, config.upstreamTimeoutSeconds * 1000, observer)
+  const pooled = new PooledTransport({
+    segments: new SegmentPool(SEGMENT_BYTES, SEGMENTS_RETAINED),
+    connectTimeoutMs: config.upstreamConnectTimeoutSeconds * 1000,
+    timeoutMs: config.upstreamTimeoutSeconds * 1000,
+    maxRedirects: MAX_REDIRECTS,
+  })
   const upstream = new UpstreamClient({
     baseUrl: config.upstream.url,
     dispatcher,
+    pooled,
     tokens,
     userAgent,
     credentials: config.upstreamCredentials,
@@ -219,6 +232,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     await mirror.close()
     await index.close()
     await dispatcher.close()
+    pooled.close()
   })
   return { server, metricsServer, mirror, store, index, registry }
 }

@@ -2,6 +2,7 @@ import type { Hash } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
 import { rename, unlink, writeFile } from 'node:fs/promises'
 import { Writable } from 'node:stream'
+import { releaseBytes } from '../buffers/segment-pool.js'
 import { UpstreamContentError } from '../errors.js'
 import type { BlobWriter, ExpectedBlob, StoredBlob, WriterOptions } from './blob-store.js'
 
@@ -21,7 +22,11 @@ export interface WriterPaths {
   metaPath: string
 }
 
-/** Streams into a temp file, hashing and counting; see BlobWriter for the contract. */
+/**
+ * Streams into a temp file, hashing and counting; see BlobWriter for the contract. It
+ * takes over the segment reference a pooled chunk carries and gives it back once the
+ * chunk is on disk, or at once when the chunk is not to be stored.
+ */
 export class FsBlobWriter extends Writable implements BlobWriter {
   readonly tempPath: string
   readonly finalPath: string
@@ -75,9 +80,14 @@ export class FsBlobWriter extends Writable implements BlobWriter {
 
   /** Hashes at once, writes in batches at the next offset, and takes more unless too much is in flight. */
   private append(buffers: Buffer[], callback: (error?: Error | null) => void): void {
-    if (this.failure !== undefined) return callback(this.failure)
+    const drop = () => buffers.forEach(releaseBytes)
+    if (this.failure !== undefined) {
+      drop()
+      return callback(this.failure)
+    }
     const length = buffers.reduce((sum, b) => sum + b.length, 0)
     if (this.expected.size !== undefined && this.received + length > this.expected.size) {
+      drop()
       return callback(
         new UpstreamContentError(`${this.expected.digest}: more than the announced ${this.expected.size} bytes`),
       )
@@ -85,7 +95,10 @@ export class FsBlobWriter extends Writable implements BlobWriter {
     for (const buffer of buffers) this.hash.update(buffer)
     this.received += length
     // A full disk stops the storing, not the verifying: the bytes still reach their readers.
-    if (this.diskFull !== undefined) return callback()
+    if (this.diskFull !== undefined) {
+      drop()
+      return callback()
+    }
     this.staged.push(...buffers)
     this.stagedBytes += length
     if (this.stagedBytes >= WRITE_BATCH_BYTES) this.flush()
@@ -99,18 +112,27 @@ export class FsBlobWriter extends Writable implements BlobWriter {
 
   /** Issues one positional write for everything staged. */
   private flush(): void {
-    if (this.stagedBytes === 0 || this.diskFull !== undefined) return
+    if (this.diskFull !== undefined) this.staged.forEach(releaseBytes)
+    if (this.stagedBytes === 0 || this.diskFull !== undefined) {
+      this.staged = []
+      this.stagedBytes = 0
+      return
+    }
     const write: PendingWrite = { end: this.issued + this.stagedBytes, complete: false, done: Promise.resolve() }
-    write.done = writeAll(this.handle, this.staged, this.issued).then(
-      () => {
-        write.complete = true
-        this.settle()
-      },
-      (e: NodeJS.ErrnoException) => {
-        if (e.code === 'ENOSPC' || e.code === 'EDQUOT') this.diskFull ??= e
-        else this.failure ??= e
-      },
-    )
+    const batch = this.staged
+    write.done = writeAll(this.handle, batch, this.issued)
+      .then(
+        () => {
+          write.complete = true
+          this.settle()
+        },
+        (e: NodeJS.ErrnoException) => {
+          if (e.code === 'ENOSPC' || e.code === 'EDQUOT') this.diskFull ??= e
+          else this.failure ??= e
+        },
+      )
+      // Only now is the disk done with the bytes.
+      .finally(() => batch.forEach(releaseBytes))
     this.issued = write.end
     this.pending.push(write)
     this.staged = []
@@ -169,6 +191,9 @@ export class FsBlobWriter extends Writable implements BlobWriter {
   async abort(): Promise<void> {
     if (this.settled !== 'open') return
     this.settled = 'aborted'
+    this.staged.forEach(releaseBytes)
+    this.staged = []
+    this.stagedBytes = 0
     if (!this.destroyed) this.destroy()
     await this.closeHandle().catch(() => {})
     await unlink(this.tempPath).catch(() => {})

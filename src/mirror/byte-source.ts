@@ -1,3 +1,4 @@
+import { releaseBytes, retainBytes } from '../buffers/segment-pool.js'
 import type { OpenBlob } from '../cache/blob-store.js'
 import type { BufferPool } from './buffer-pool.js'
 
@@ -30,6 +31,12 @@ export interface ByteSource {
   /** Resolves once every byte is known good; rejects if they turned out not to be. */
   complete(): Promise<void>
   close(): Promise<void>
+}
+
+/** A view of a pooled segment, held until the bytes are sent. */
+export function lent(data: Buffer): Bytes {
+  retainBytes(data)
+  return { data, release: () => releaseBytes(data) }
 }
 
 /** Reads a file region into a pooled buffer. */

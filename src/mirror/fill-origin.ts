@@ -33,6 +33,8 @@ function upstreamRequest(repo: string, digest: string, signal: AbortSignal, from
     auth: { kind: 'mirror' as const },
     headers: from === undefined ? undefined : { range: `bytes=${from}-` },
     signal,
+    // The fill takes over each chunk's segment reference (see Fill).
+    pooledBody: from === undefined,
   }
 }
 

@@ -1,6 +1,6 @@
 import { open, type FileHandle } from 'node:fs/promises'
 import type { BufferPool } from './buffer-pool.js'
-import { END, readPooled, unpooled, type Bytes, type ByteSource } from './byte-source.js'
+import { END, lent, readPooled, unpooled, type Bytes, type ByteSource } from './byte-source.js'
 import type { Fill } from './fill.js'
 
 async function openFollowing(fill: Fill): Promise<FileHandle> {
@@ -46,11 +46,11 @@ export class FillSource implements ByteSource {
       if (available > 0) {
         if (this.heldBack !== undefined && position === this.end) return unpooled(this.heldBack)
         const want = Math.min(maxLength, available)
-        // Bytes received are never changed again, so a view of them is safe to send.
+        // Bytes received are never changed again while a view of them is lent out.
         const recent = this.fill.recent.view(position, want)
         if (recent !== undefined) {
           this.fill.readerAt(this, position + recent.length)
-          return unpooled(recent)
+          return lent(recent)
         }
         // Fallen out of the in-memory window: those bytes are on disk by now…
         if (position < this.fill.written) return this.readFile(position, Math.min(want, this.fill.written - position))

@@ -1,3 +1,5 @@
+import { releaseBytes, retainBytes } from '../buffers/segment-pool.js'
+
 interface Chunk {
   start: number
   data: Buffer
@@ -6,6 +8,8 @@ interface Chunk {
 /**
  * The last bytes of a stream, kept in memory. Readers close behind a fill (the usual
  * case: one client pulling a cold layer) copy from here and never wait for the disk.
+ * It holds a segment reference for each chunk it keeps; a reader that keeps a view past
+ * the current call takes its own.
  */
 export class RecentBytes {
   private chunks: Chunk[] = []
@@ -16,11 +20,14 @@ export class RecentBytes {
   constructor(private readonly capacity: number) {}
 
   append(data: Buffer): void {
+    retainBytes(data)
     this.chunks.push({ start: this.end, data })
     this.end += data.length
     this.held += data.length
     while (this.chunks.length > 1 && this.held - this.chunks[0]!.data.length >= this.capacity) {
-      this.held -= this.chunks.shift()!.data.length
+      const dropped = this.chunks.shift()!.data
+      this.held -= dropped.length
+      releaseBytes(dropped)
     }
   }
 
@@ -38,6 +45,7 @@ export class RecentBytes {
   }
 
   clear(): void {
+    for (const chunk of this.chunks) releaseBytes(chunk.data)
     this.chunks = []
     this.held = 0
   }

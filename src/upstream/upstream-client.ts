@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
+import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { basicAuthorization, type ClientCredentials } from '../auth/client-credentials.js'
 import { TokenService } from '../auth/token-service.js'
@@ -7,6 +8,7 @@ import { discard } from '../http/body.js'
 import { failureReason, toTransportError } from '../http/transport-errors.js'
 import { ignoreUpstream, upstreamKindOf, type UpstreamObserver } from '../http/upstream-observer.js'
 import { UpstreamUnavailableError } from '../errors.js'
+import type { PooledTransport } from './pooled-get.js'
 
 /**
  * Who an upstream request is made as:
@@ -40,6 +42,11 @@ export interface UpstreamRequest {
   signal?: AbortSignal
   /** Receives the status of the last upstream answer, for the client's request log line. */
   trace?: UpstreamTrace
+  /**
+   * Read the body into pooled segments (see PooledTransport): for blob fills, whose
+   * chunks the fill releases. Other callers get ordinary buffers.
+   */
+  pooledBody?: boolean
 }
 
 export interface UpstreamTrace {
@@ -49,12 +56,17 @@ export interface UpstreamTrace {
 export interface UpstreamResponse {
   status: number
   headers: IncomingHttpHeaders
-  body: Dispatcher.ResponseData['body']
+  body: UpstreamBody
 }
+
+/** A response body: read it, or drop it with `dump()` so its connection can be reused. */
+export type UpstreamBody = Readable & { dump(): Promise<void> }
 
 export interface UpstreamClientOptions {
   baseUrl: string
   dispatcher: Dispatcher
+  /** Reads blob bodies into pooled segments; without it every body comes through `dispatcher`. */
+  pooled?: PooledTransport
   tokens: TokenService
   userAgent: string
   /** The mirror's own account, for `mirror` requests. */
@@ -161,21 +173,39 @@ export class UpstreamClient {
     const kind = upstreamKindOf(request.path)
     const observer = this.options.observer ?? ignoreUpstream
     const started = performance.now()
+    const path = `${this.basePath}${request.path}${query}`
     try {
-      const response = await this.options.dispatcher.request({
-        origin: this.origin,
-        path: `${this.basePath}${request.path}${query}`,
-        method: request.method,
-        headers,
-        signal: request.signal,
-      })
-      observer.response(kind, response.statusCode, (performance.now() - started) / 1000)
-      if (request.trace !== undefined) request.trace.status = response.statusCode
-      return { status: response.statusCode, headers: response.headers, body: response.body }
+      const { pooled } = this.options
+      const response =
+        (request.pooledBody === true && request.method === 'GET' && pooled !== undefined
+          ? await pooled.get(new URL(path, this.origin), headers, request.signal)
+          : undefined) ?? (await this.viaDispatcher(request, path, headers))
+      observer.response(kind, response.status, (performance.now() - started) / 1000)
+      if (request.trace !== undefined) request.trace.status = response.status
+      return response
     } catch (e) {
       const error = toTransportError(e, `${request.method} ${request.path}`, request.signal)
       if (error instanceof UpstreamUnavailableError) observer.failure(kind, failureReason(e))
       throw error
     }
+  }
+
+  private async viaDispatcher(
+    request: UpstreamRequest,
+    path: string,
+    headers: Record<string, string>,
+  ): Promise<UpstreamResponse> {
+    const {
+      statusCode,
+      headers: received,
+      body,
+    } = await this.options.dispatcher.request({
+      origin: this.origin,
+      path,
+      method: request.method,
+      headers,
+      signal: request.signal,
+    })
+    return { status: statusCode, headers: received, body }
   }
 }

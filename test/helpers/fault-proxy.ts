@@ -1,5 +1,5 @@
 import { once } from 'node:events'
-import { createReadStream } from 'node:fs'
+import { createReadStream, fstatSync } from 'node:fs'
 import {
   createServer,
   request as httpRequest,
@@ -18,13 +18,14 @@ import { join } from 'node:path'
  * - throttle: the body flows at `bytesPerSecond`;
  * - redirect: blob GETs answer 307 to this proxy's own "CDN" path, like Docker Hub, or
  *   to the same path on `to`, another origin (a host the redirect hands the request to).
+ *   The CDN sends a Content-Length, as real ones do, or with `chunked` a chunked body.
  */
 export type Fault =
   | { kind: 'cut'; afterBytes: number }
   | { kind: 'stall'; afterBytes: number }
   | { kind: 'status'; status: number; headers?: Record<string, string> }
   | { kind: 'throttle'; bytesPerSecond: number }
-  | { kind: 'redirect'; to?: string }
+  | { kind: 'redirect'; to?: string; chunked?: boolean }
 
 export interface SeenRequest {
   method: string
@@ -62,8 +63,12 @@ export async function startFaultProxy(target: string, storageDir: string): Promi
       return
     }
     const file = join(storageDir, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data')
+    const chunked = fault?.kind === 'redirect' && fault.chunked === true
     const stream = createReadStream(file)
-    stream.once('open', () => res.writeHead(200, { 'content-type': 'application/octet-stream' }))
+    stream.once('open', (fd) => {
+      const length = chunked ? {} : { 'content-length': String(fstatSync(fd).size) }
+      res.writeHead(200, { 'content-type': 'application/octet-stream', ...length })
+    })
     stream.once('error', () => res.writeHead(404).end())
     stream.pipe(res)
   }
