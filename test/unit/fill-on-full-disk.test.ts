@@ -5,15 +5,13 @@
 import { createHash } from 'node:crypto'
 import { open } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Readable } from 'node:stream'
 import t, { type Test } from 'tap'
 import type { BlobStore } from '../../src/cache/blob-store.js'
 import { FsBlobWriter } from '../../src/cache/fs-blob-writer.js'
-import { silentLogger } from '../../src/logger.js'
 import { BufferPool } from '../../src/mirror/buffer-pool.js'
-import { Fill, type FillSource as FillSourceDeps } from '../../src/mirror/fill.js'
+import { Fill } from '../../src/mirror/fill.js'
 import { FillSource } from '../../src/mirror/fill-source.js'
-import type { UpstreamResponse } from '../../src/upstream/upstream-client.js'
+import { bodyOf, fillFrom } from '../helpers/fill.js'
 import { makeTempDir } from '../helpers/temp-dir.js'
 
 const MiB = 1024 * 1024
@@ -39,25 +37,7 @@ async function fullDiskFill(t: Test, size: number) {
         createHash('sha256'),
       ),
   } as Pick<BlobStore, 'createWriter'> as BlobStore
-  const deps: FillSourceDeps = {
-    fetch: async () => ({
-      response: {
-        status: 200,
-        headers: { 'content-length': String(size) },
-        // Only the stream side of undici's body is used by a fill.
-        body: Readable.from(
-          (function* () {
-            for (let at = 0; at < size; at += 64 * 1024) yield data.subarray(at, at + 64 * 1024)
-          })(),
-        ) as unknown as UpstreamResponse['body'],
-      },
-      origin: 'upstream',
-    }),
-    store,
-    onCommitted: async () => {},
-    onBytes: () => {},
-    log: silentLogger,
-  }
+  const deps = fillFrom(store, size, bodyOf(data))
   const fill = new Fill(digest)
   void fill.run(deps)
   await fill.started

@@ -7,11 +7,10 @@ import { Readable } from 'node:stream'
 import t from 'tap'
 import { releaseBytes, retainBytes, SegmentPool } from '../../src/buffers/segment-pool.js'
 import { FsBlobStore } from '../../src/cache/fs-blob-store.js'
-import { silentLogger } from '../../src/logger.js'
 import { BufferPool } from '../../src/mirror/buffer-pool.js'
 import { Fill } from '../../src/mirror/fill.js'
 import { FillSource } from '../../src/mirror/fill-source.js'
-import type { UpstreamResponse } from '../../src/upstream/upstream-client.js'
+import { fillFrom } from '../helpers/fill.js'
 import { makeTempDir } from '../helpers/temp-dir.js'
 
 const MiB = 1024 * 1024
@@ -55,20 +54,7 @@ t.test('every segment comes back once the fill and its readers are done', async 
   await store.init()
   const fill = new Fill(digest)
   const seen = new Set<Buffer>()
-  const running = fill.run({
-    fetch: async () => ({
-      response: {
-        status: 200,
-        headers: { 'content-length': String(size) },
-        body: pooledBody(data, segments, seen) as unknown as UpstreamResponse['body'],
-      },
-      origin: 'upstream',
-    }),
-    store,
-    onCommitted: async () => {},
-    onBytes: () => {},
-    log: silentLogger,
-  })
+  const running = fill.run(fillFrom(store, size, pooledBody(data, segments, seen)))
   await fill.started
   // One reader keeps pace; one holds each lent chunk a while before letting it go.
   const read = async (hold: number) => {
