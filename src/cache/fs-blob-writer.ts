@@ -14,6 +14,12 @@ import type { BlobWriter, ExpectedBlob, StoredBlob, WriterOptions } from './blob
 const MAX_IN_FLIGHT_BYTES = 4 * 1024 * 1024
 /** Network chunks are 64 KiB; one syscall per chunk would cost more than the copy. */
 const WRITE_BATCH_BYTES = 1024 * 1024
+/**
+ * Written bytes are flushed to disk as the download goes (RocksDB's bytes_per_sync), so
+ * the fsync before the rename only has the tail to write: a whole layer's worth of dirty
+ * pages flushed at once stalls the disk for everyone else, the pulling client included.
+ */
+const SYNC_EVERY_BYTES = 16 * 1024 * 1024
 
 export interface WriterPaths {
   tempPath: string
@@ -44,6 +50,9 @@ export class FsBlobWriter extends Writable implements BlobWriter {
   private staged: Buffer[] = []
   private stagedBytes = 0
   private failure: Error | undefined
+  /** A flush of what was written so far, while one runs. */
+  private syncing: Promise<void> | undefined
+  private syncedTo = 0
   private settled: 'open' | 'committed' | 'aborted' = 'open'
   private handleClosed = false
 
@@ -144,6 +153,19 @@ export class FsBlobWriter extends Writable implements BlobWriter {
     const before = this.bytes
     while (this.pending[0]?.complete === true) this.bytes = this.pending.shift()!.end
     if (this.bytes !== before) this.options.onProgress?.(this.bytes)
+    if (this.syncing === undefined && this.bytes - this.syncedTo >= SYNC_EVERY_BYTES) {
+      const upTo = this.bytes
+      // A failure here shows again in the fsync before the rename, which decides.
+      this.syncing = this.handle
+        .datasync()
+        .then(() => {
+          this.syncedTo = upTo
+        })
+        .catch(() => {})
+        .finally(() => {
+          this.syncing = undefined
+        })
+    }
   }
 
   /** The write only finishes when size and digest match: pipeline() fails otherwise. */
@@ -169,6 +191,7 @@ export class FsBlobWriter extends Writable implements BlobWriter {
     if (this.settled !== 'open') throw new Error(`commit after ${this.settled}`)
     if (this.diskFull !== undefined) throw this.diskFull
     // Flush before the rename, so a crash can never leave a short file under the final name.
+    await this.syncing
     await this.handle.sync()
     await this.closeHandle()
     if (this.expected.mediaType !== undefined) {
