@@ -176,6 +176,15 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     credentials: config.upstreamCredentials,
     observer,
   })
+  // Asked once now: a wrong or unreachable upstream shows in the log at start-up, not at
+  // the first pull, and the first client does not wait for the round trip.
+  void upstream.authScheme().then(
+    (scheme) => {
+      if (scheme.kind === 'unreachable') log.warn({ upstream: config.upstream.url }, 'upstream not reachable yet')
+      else log.info({ upstream: config.upstream.url, auth: scheme.kind }, 'upstream reachable')
+    },
+    (e: unknown) => log.warn({ err: e }, 'upstream probe failed'),
+  )
   const mirror = new Mirror({
     upstream,
     dispatcher,
