@@ -6,6 +6,15 @@ import { Pool } from 'undici'
 const run = promisify(execFile)
 const MiB = 1024 * 1024
 
+/**
+ * Waits for the disk to write back what earlier steps left dirty (the seeded upstream,
+ * deleted caches): a pull timed while the kernel flushes half a gigabyte measures the
+ * flush. Every pull round and every measured phase starts from an idle disk.
+ */
+export async function settleDisk(): Promise<void> {
+  await run('sync')
+}
+
 /** Wall-clock seconds of a skopeo pull into a fresh dir. */
 export async function timedPull(image: string, outDir: string): Promise<number> {
   await rm(outDir, { recursive: true, force: true })
@@ -16,9 +25,14 @@ export async function timedPull(image: string, outDir: string): Promise<number> 
   return (performance.now() - start) / 1000
 }
 
-/** MB/s of one GET with curl (a C client, so the client is not the bottleneck). */
+/**
+ * MB/s of one GET with curl (a C client, so the client is not the bottleneck): the median
+ * of `rounds`, after one unmeasured GET. A fresh Node process serves its first large blobs
+ * some 25% slower while V8 is still compiling the send loop; a site's mirror is past that.
+ */
 export async function singleGetMBps(url: string, rounds = 3): Promise<number> {
   const speeds: number[] = []
+  await run('curl', ['-sf', '-o', '/dev/null', url])
   for (let i = 0; i < rounds; i++) {
     const { stdout } = await run('curl', ['-sf', '-o', '/dev/null', '-w', '%{speed_download}', url])
     speeds.push(Number(stdout) / MiB)

@@ -1,14 +1,13 @@
-import { execFile } from 'node:child_process'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { OciLayoutWriter } from '../test/helpers/oci-layout.js'
 import { startRegistry } from '../test/helpers/registry.js'
-import { registryGet, SEED_PASSWORD, SEED_USER } from '../test/helpers/seeded-images.js'
+import { pushLayoutImage, registryGet } from '../test/helpers/seeded-images.js'
 import { startTokenServer } from '../test/helpers/token-server.js'
 
-const run = promisify(execFile)
 const MiB = 1024 * 1024
 export const REPO = 'library/bench'
+/** A small unrelated image: pulled first through each fresh server, so it is warm. */
+export const WARM_UP_REPO = 'library/warm-up'
 
 /** The upstream for the benchmark: Distribution with token auth, one image of 256 + 4 MiB. */
 export async function seedUpstream(work: string) {
@@ -27,17 +26,17 @@ export async function seedUpstream(work: string) {
       ],
     }),
   )
+  writer.tag(
+    'warm-up',
+    await writer.image({
+      os: 'linux',
+      architecture: 'amd64',
+      layers: [{ size: MiB, seed: 'warm-up-1', gzipLevel: 0 }],
+    }),
+  )
   await writer.finish()
-  const host = registry.url.slice('http://'.length)
-  await run('skopeo', [
-    'copy',
-    '--quiet',
-    '--dest-tls-verify=false',
-    '--dest-creds',
-    `${SEED_USER}:${SEED_PASSWORD}`,
-    `oci:${layout}:bench`,
-    `docker://${host}/${REPO}:1`,
-  ])
+  await pushLayoutImage(registry.url, layout, 'bench', REPO)
+  await pushLayoutImage(registry.url, layout, 'warm-up', WARM_UP_REPO)
   const manifest = JSON.parse((await registryGet(registry, tokens, REPO, 'manifests/1')).toString()) as {
     layers: Array<{ digest: string; size: number }>
   }

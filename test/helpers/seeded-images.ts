@@ -156,25 +156,35 @@ async function describe(registry: Registry, tokens: TokenServer, repo: string, t
   return { repo, tag, digest: sha256(top), mediaType: json.mediaType, size: top.length, children, blobs }
 }
 
+/** Pushes the image tagged `tag` in an OCI layout to `repo:1` on a seeded registry, as the seed user. */
+export async function pushLayoutImage(
+  registryUrl: string,
+  layout: string,
+  tag: string,
+  repo: string,
+  extraArgs: string[] = [],
+): Promise<void> {
+  await run('skopeo', [
+    'copy',
+    '--quiet',
+    '--dest-tls-verify=false',
+    '--dest-creds',
+    `${SEED_USER}:${SEED_PASSWORD}`,
+    ...extraArgs,
+    `oci:${layout}:${tag}`,
+    `docker://${registryUrl.slice('http://'.length)}/${repo}:1`,
+  ])
+}
+
 async function seed(storageDir: string): Promise<Fixture> {
   const tokens = await startTokenServer()
   const registry = await startRegistry({ storageDir, tokenServer: tokens })
   const layout = await makeTempDir('layout')
   try {
     await buildLayout(layout.path)
-    const host = registry.url.slice('http://'.length)
     const images: Record<string, SeededImage> = {}
     for (const [name, source] of Object.entries(SOURCES)) {
-      await run('skopeo', [
-        'copy',
-        '--quiet',
-        '--dest-tls-verify=false',
-        '--dest-creds',
-        `${SEED_USER}:${SEED_PASSWORD}`,
-        ...source.args,
-        `oci:${layout.path}:${source.source}`,
-        `docker://${host}/${source.repo}:1`,
-      ])
+      await pushLayoutImage(registry.url, layout.path, source.source, source.repo, source.args)
       images[name] = await describe(registry, tokens, source.repo, '1')
     }
     return { images }
