@@ -60,6 +60,10 @@ export class FillSource implements ByteSource {
         }
       } else if (this.fill.verified && position >= this.fill.received) {
         return END
+      } else if (position >= this.fill.received) {
+        // Waiting for bytes not received yet (a Range further on, or a reader in step with
+        // the download): it must not hold the download back, it waits for it.
+        this.fill.readerAt(this, Infinity)
       } else {
         this.holdLastByte(position)
       }

@@ -65,3 +65,37 @@ t.test('a reader that stops reading no longer holds the download back', async (t
   t.equal(fill.state, 'committed')
   await source.close()
 })
+
+t.test('a reader waiting further on (a parallel Range) lets the download run ahead of a slow one', async (t) => {
+  const { fill, data, done } = await startFill(t, 16 * MiB, { leadBytes: MiB, stallMs: 60_000 })
+  // A slow reader from the start, reading a little every few milliseconds…
+  const slow = new FillSource(fill, data.length - 1, pool)
+  let slowAt = 0
+  const halt = new AbortController()
+  const slowReading = (async () => {
+    while (!halt.signal.aborted && slowAt < data.length) {
+      const bytes = await slow.read(slowAt, 16 * 1024)
+      slowAt += bytes.data.length
+      bytes.release()
+      await pause(5)
+    }
+  })()
+  // …and a Range request for bytes it will not reach for a long while.
+  const start = 12 * MiB
+  const range = new FillSource(fill, start + MiB - 1, pool)
+  const parts: Buffer[] = []
+  for (let got = 0; got < MiB;) {
+    const bytes = await range.read(start + got, MiB - got)
+    parts.push(Buffer.from(bytes.data))
+    got += bytes.data.length
+    bytes.release()
+  }
+  t.ok(Buffer.concat(parts).equals(data.subarray(start, start + MiB)), 'the range is right')
+  await range.complete()
+  await range.close()
+  t.ok(slowAt < 4 * MiB, `the range was served while the slow reader was at ${slowAt}`)
+  halt.abort()
+  await slowReading
+  await slow.close()
+  await done
+})
