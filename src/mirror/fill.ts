@@ -80,6 +80,12 @@ export class Fill {
   /** Known once the response is open. */
   origin: FillOrigin = 'upstream'
   private waiters: Array<() => void> = []
+  /**
+   * The download itself, while it waits on its readers. Apart from `waiters`: a reader's
+   * progress wakes only the download, never the other readers (two readers at the head
+   * would otherwise wake each other forever while the download waits on a third).
+   */
+  private gateWaiters: Array<() => void> = []
   /** The download is over, whatever its outcome. */
   private ended = false
   private resolveStarted!: () => void
@@ -161,12 +167,12 @@ export class Fill {
     const mark = this.readers.get(reader)
     if (mark === undefined) this.readers.set(reader, { position, at: performance.now() })
     else Object.assign(mark, { position, at: performance.now() })
-    if (this.holding) this.notify()
+    if (this.holding) this.wakeGate()
   }
 
   readerGone(reader: object): void {
     this.readers.delete(reader)
-    if (this.holding) this.notify()
+    if (this.holding) this.wakeGate()
     if (this.readers.size === 0 && this.state === 'verified' && this.ended) this.recent.clear()
   }
 
@@ -192,7 +198,7 @@ export class Fill {
         let timer: NodeJS.Timeout | undefined
         // Woken by a reader's progress, or to look again once the leader may have stalled.
         await new Promise<void>((resolve) => {
-          this.waiters.push(resolve)
+          this.gateWaiters.push(resolve)
           timer = setTimeout(resolve, this.pacing.stallMs)
         })
         clearTimeout(timer)
@@ -202,10 +208,17 @@ export class Fill {
     }
   }
 
+  private wakeGate(): void {
+    const waiters = this.gateWaiters
+    this.gateWaiters = []
+    for (const wake of waiters) wake()
+  }
+
   private notify(): void {
     const waiters = this.waiters
     this.waiters = []
     for (const wake of waiters) wake()
+    this.wakeGate()
   }
 
   async run(source: FillSource): Promise<void> {

@@ -85,3 +85,29 @@ t.test('readers still behind when the download ends get every verified byte', as
   t.same(Buffer.concat([first, rest]), data)
   await reader.close()
 })
+
+t.test('readers waiting at the head do not wake each other forever while one lags', async (t) => {
+  const size = 20 * MiB
+  const { fill } = await fullDiskFill(t, size)
+  // One reader takes a little and then reads no more: the download waits for it…
+  const lagging = new FillSource(fill, size - 1, pool)
+  ;(await lagging.read(0, 64 * 1024)).release()
+  // …while two others read all there is and wait at the head for more.
+  const sources = [new FillSource(fill, size - 1, pool), new FillSource(fill, size - 1, pool)]
+  const reading = sources.map(async (source) => {
+    for (let at = 0; at < size;) {
+      const bytes = await source.read(at, 512 * 1024)
+      at += bytes.data.length
+      bytes.release()
+    }
+  })
+  const fired = await new Promise<boolean>((resolve) => {
+    setTimeout(() => resolve(true), 100)
+    setTimeout(() => resolve(false), 3000).unref()
+  })
+  t.ok(fired, 'timers still run: the event loop is not spinning')
+  fill.abort(new Error('test over'))
+  await Promise.allSettled(reading)
+  await Promise.all([lagging, ...sources].map((source) => source.close()))
+  await fill.done
+})
