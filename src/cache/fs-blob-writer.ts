@@ -155,13 +155,18 @@ export class FsBlobWriter extends Writable implements BlobWriter {
     if (this.bytes !== before) this.options.onProgress?.(this.bytes)
     if (this.syncing === undefined && this.bytes - this.syncedTo >= SYNC_EVERY_BYTES) {
       const upTo = this.bytes
-      // A failure here shows again in the fsync before the rename, which decides.
+      // Linux reports a write-back error to one fsync only: the one that sees it decides.
       this.syncing = this.handle
         .datasync()
-        .then(() => {
-          this.syncedTo = upTo
-        })
-        .catch(() => {})
+        .then(
+          () => {
+            this.syncedTo = upTo
+          },
+          (e: NodeJS.ErrnoException) => {
+            if (e.code === 'ENOSPC' || e.code === 'EDQUOT') this.diskFull ??= e
+            else this.failure ??= e
+          },
+        )
         .finally(() => {
           this.syncing = undefined
         })
@@ -189,9 +194,10 @@ export class FsBlobWriter extends Writable implements BlobWriter {
   async commit(): Promise<StoredBlob> {
     if (!this.writableFinished) throw new Error('commit before the write finished')
     if (this.settled !== 'open') throw new Error(`commit after ${this.settled}`)
-    if (this.diskFull !== undefined) throw this.diskFull
     // Flush before the rename, so a crash can never leave a short file under the final name.
     await this.syncing
+    if (this.failure !== undefined) throw this.failure
+    if (this.diskFull !== undefined) throw this.diskFull
     await this.handle.sync()
     await this.closeHandle()
     if (this.expected.mediaType !== undefined) {
