@@ -75,12 +75,14 @@ function abortError(signal: AbortSignal): Error {
   return error
 }
 
-function parseHead(text: string): { status: number; headers: IncomingHttpHeaders; keepAlive: boolean } {
+/** The parsed head, or undefined for one this client leaves to the general one (folded lines). */
+function parseHead(text: string): { status: number; headers: IncomingHttpHeaders; keepAlive: boolean } | undefined {
   const lines = text.split('\r\n')
   const statusLine = /^HTTP\/1\.([01]) (\d{3})(?: .*)?$/.exec(lines[0] ?? '')
   if (statusLine === null) throw new ProtocolError(`malformed status line from upstream: ${lines[0]?.slice(0, 80)}`)
   const headers: Record<string, string | string[]> = {}
   for (const line of lines.slice(1)) {
+    if (line.startsWith(' ') || line.startsWith('\t')) return undefined
     const colon = line.indexOf(':')
     if (colon <= 0) throw new ProtocolError('malformed header line from upstream')
     const name = line.slice(0, colon).trim().toLowerCase()
@@ -204,21 +206,23 @@ class Connection {
       if (exchange.head.length > MAX_HEAD_BYTES) throw new ProtocolError('upstream response head too large')
       return true
     }
-    const { status, headers, keepAlive } = parseHead(exchange.head.slice(0, end))
-    const rest = bytes.subarray(bytes.length - (exchange.head.length - end - 4))
-    let length = framedLength(status, headers)
-    if (length === undefined || status < 200) {
+    const head = parseHead(exchange.head.slice(0, end))
+    let rest = bytes.subarray(bytes.length - (exchange.head.length - end - 4))
+    let length = head === undefined ? undefined : framedLength(head.status, head.headers)
+    if (head === undefined || length === undefined || head.status < 200) {
       this.exchange = undefined
       this.socket.destroy()
-      if (!isRedirect(status)) {
+      if (head === undefined || !isRedirect(head.status)) {
         // Framed some other way: the caller asks again through the general client.
         exchange.resolve(undefined)
         return false
       }
       // A redirect's body is never read: its Location is all that counts.
       length = 0
+      rest = Buffer.alloc(0)
       exchange.keepAlive = false
     }
+    const { status, headers, keepAlive } = head
     const body = new PooledBody()
     body.onDemand = () => {
       if (this.exchange === exchange && !this.socket.destroyed) {
@@ -233,7 +237,7 @@ class Connection {
     })
     Object.assign(exchange, { body, length, keepAlive: exchange.keepAlive && keepAlive })
     exchange.resolve({ status, headers, body })
-    if (length === 0) return this.onBody(exchange, Buffer.alloc(0))
+    // Bytes past the body (even an empty one) are a protocol error, never the next answer.
     return this.onBody(exchange, rest)
   }
 
@@ -274,9 +278,16 @@ class Connection {
     signal: AbortSignal | undefined,
     reused: boolean,
   ): Promise<PooledResponse | undefined> {
-    await this.connected
-    clearTimeout(this.idleTimer)
     if (signal?.aborted === true) throw abortError(signal)
+    // An abort while connecting ends the connection at once, not at the connect timeout.
+    const abortConnect = () => this.socket.destroy(abortError(signal!))
+    signal?.addEventListener('abort', abortConnect, { once: true })
+    try {
+      await this.connected
+    } finally {
+      signal?.removeEventListener('abort', abortConnect)
+    }
+    clearTimeout(this.idleTimer)
     if (this.socket.destroyed) throw new StaleConnection('connection closed while idle')
     const lines = [`GET ${path} HTTP/1.1`, `host: ${this.url.host}`]
     for (const [name, value] of Object.entries(headers)) {

@@ -244,3 +244,31 @@ t.test('https: the body is read into segments through TLS too', async (t) => {
   t.ok(bytes.equals(content))
   t.ok(pooledChunks > 0)
 })
+
+t.test('an abort while connecting ends the wait at once', async (t) => {
+  // A server that accepts and never answers: the TLS handshake never completes.
+  const silent = createNetServer(() => {})
+  const host = await listen(silent, t)
+  const { pooled } = transport(t, { connectTimeoutMs: 10_000 })
+  const controller = new AbortController()
+  setTimeout(() => controller.abort(), 100)
+  const started = Date.now()
+  await t.rejects(pooled.get(new URL(`https://${host}/x`), {}, controller.signal), { name: 'AbortError' })
+  t.ok(Date.now() - started < 5000, 'well before the connect timeout')
+})
+
+t.test('bytes after an empty body are an error, and the connection is not reused', async (t) => {
+  const { pooled } = transport(t)
+  const stray = await rawServer(t, 'HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nevil')
+  const error = await pooled
+    .get(new URL(`${stray}/x`), {})
+    .then((response) => drain(response!.body))
+    .catch((e: unknown) => e)
+  t.match(error, { code: 'HPE_INVALID_RESPONSE' })
+})
+
+t.test('a folded header line is left to the general client', async (t) => {
+  const { pooled } = transport(t)
+  const folded = await rawServer(t, 'HTTP/1.1 200 OK\r\nx-long: one\r\n two\r\ncontent-length: 2\r\n\r\nok')
+  t.equal(await pooled.get(new URL(`${folded}/x`), {}), undefined)
+})
