@@ -25,19 +25,25 @@ export async function timedPull(image: string, outDir: string): Promise<number> 
   return (performance.now() - start) / 1000
 }
 
+async function curlMBps(url: string): Promise<number> {
+  const { stdout } = await run('curl', ['-sf', '-o', '/dev/null', '-w', '%{speed_download}', url])
+  return Number(stdout) / MiB
+}
+
 /**
- * MB/s of one GET with curl (a C client, so the client is not the bottleneck): the median
- * of `rounds`, after one unmeasured GET. A fresh Node process serves its first large blobs
- * some 25% slower while V8 is still compiling the send loop; a site's mirror is past that.
+ * MB/s of one GET with curl (a C client, so the client is not the bottleneck), for each
+ * URL: the median of `rounds`, taken in turn (one GET from each server, then the next
+ * round), so that a passing slowdown of the machine hits all of them alike. Each server
+ * first serves one unmeasured GET: a fresh Node process serves its first large blobs some
+ * 25% slower while V8 is still compiling the send loop, and a site's mirror is past that.
  */
-export async function singleGetMBps(url: string, rounds = 3): Promise<number> {
-  const speeds: number[] = []
-  await run('curl', ['-sf', '-o', '/dev/null', url])
+export async function singleGetsMBps(urls: string[], rounds = 5): Promise<number[]> {
+  for (const url of urls) await curlMBps(url)
+  const speeds: number[][] = urls.map(() => [])
   for (let i = 0; i < rounds; i++) {
-    const { stdout } = await run('curl', ['-sf', '-o', '/dev/null', '-w', '%{speed_download}', url])
-    speeds.push(Number(stdout) / MiB)
+    for (const [at, url] of urls.entries()) speeds[at]!.push(await curlMBps(url))
   }
-  return speeds.sort((a, b) => a - b)[Math.floor(rounds / 2)]!
+  return speeds.map((s) => s.sort((a, b) => a - b)[Math.floor(rounds / 2)]!)
 }
 
 export interface WrkResult {
