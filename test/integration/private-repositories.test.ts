@@ -56,6 +56,7 @@ t.test('public content is cached for everyone; private content passes through an
   const pub = await makeTempDir('pull')
   t.teardown(pub.remove)
   await skopeoCopy(`${mirror.host}/${small.repo}:1`, pub.path)
+  await mirror.app.mirror.blobs.settled()
   for (const blob of small.blobs) t.ok(await mirror.app.store.stat(blob.digest), 'public blob cached')
   t.ok(await mirror.app.store.stat(small.digest), 'public manifest cached')
 

@@ -80,6 +80,7 @@ t.test('a mirror in front of a mirror', async (t) => {
     await verifyDirLayout(out.path)
   }
   t.equal(upstream.registry.blobGets().length, image.blobs.length, 'each blob crossed from the upstream once')
+  await Promise.all([edge.app.mirror.blobs.settled(), mirror.app.mirror.blobs.settled()])
   for (const blob of image.blobs) {
     t.ok(await edge.app.store.stat(blob.digest), 'cached at the edge')
     t.ok(await mirror.app.store.stat(blob.digest), 'and in the middle')
