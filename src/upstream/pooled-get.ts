@@ -35,7 +35,7 @@ export class PooledBody extends Readable {
 
   /** Set by the connection: resumes reading the socket. */
   onDemand: () => void = () => {}
-  /** Set by the connection: what is left to read, or undefined when not known. */
+  /** Set by the connection: the bytes of the body not read yet. */
   remaining: () => number = () => 0
 
   override _read(): void {
@@ -279,37 +279,41 @@ class Connection {
     reused: boolean,
   ): Promise<PooledResponse | undefined> {
     if (signal?.aborted === true) throw abortError(signal)
-    // An abort while connecting ends the connection at once, not at the connect timeout.
-    const abortConnect = () => this.socket.destroy(abortError(signal!))
-    signal?.addEventListener('abort', abortConnect, { once: true })
-    try {
-      await this.connected
-    } finally {
-      signal?.removeEventListener('abort', abortConnect)
-    }
-    clearTimeout(this.idleTimer)
-    if (this.socket.destroyed) throw new StaleConnection('connection closed while idle')
-    const lines = [`GET ${path} HTTP/1.1`, `host: ${this.url.host}`]
-    for (const [name, value] of Object.entries(headers)) {
-      if (/[\r\n]/.test(name + value)) throw new ProtocolError(`header ${name} holds a line break`)
-      lines.push(`${name}: ${value}`)
-    }
-    let exchange!: Exchange
-    const response = new Promise<PooledResponse | undefined>((resolve, reject) => {
-      exchange = { reused, signal, resolve, reject, head: '', body: undefined, length: 0, received: 0, keepAlive: true }
-    })
-    this.exchange = exchange
+    let exchange: Exchange | undefined
     const onAbort = () => {
-      // Once the connection has read the whole body it may serve another request.
-      if (this.exchange === exchange) this.socket.destroy(abortError(signal!))
+      // While connecting or reading this answer the connection goes with it (at once, not
+      // at the connect timeout); once the whole body is read it may serve another request.
+      if (exchange === undefined || this.exchange === exchange) this.socket.destroy(abortError(signal!))
       else exchange.body?.destroy(abortError(signal!))
     }
     signal?.addEventListener('abort', onAbort, { once: true })
     const forget = () => signal?.removeEventListener('abort', onAbort)
-    this.socket.setTimeout(this.options.timeoutMs)
-    this.socket.write(`${lines.join('\r\n')}\r\n\r\n`)
-    this.socket.resume()
     try {
+      await this.connected
+      clearTimeout(this.idleTimer)
+      if (this.socket.destroyed) throw new StaleConnection('connection closed while idle')
+      const lines = [`GET ${path} HTTP/1.1`, `host: ${this.url.host}`]
+      for (const [name, value] of Object.entries(headers)) {
+        if (/[\r\n]/.test(name + value)) throw new ProtocolError(`header ${name} holds a line break`)
+        lines.push(`${name}: ${value}`)
+      }
+      const response = new Promise<PooledResponse | undefined>((resolve, reject) => {
+        exchange = {
+          reused,
+          signal,
+          resolve,
+          reject,
+          head: '',
+          body: undefined,
+          length: 0,
+          received: 0,
+          keepAlive: true,
+        }
+      })
+      this.exchange = exchange
+      this.socket.setTimeout(this.options.timeoutMs)
+      this.socket.write(`${lines.join('\r\n')}\r\n\r\n`)
+      this.socket.resume()
       const result = await response
       if (result === undefined) forget()
       else result.body.once('close', forget)
