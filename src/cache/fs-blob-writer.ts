@@ -135,10 +135,7 @@ export class FsBlobWriter extends Writable implements BlobWriter {
           write.complete = true
           this.settle()
         },
-        (e: NodeJS.ErrnoException) => {
-          if (e.code === 'ENOSPC' || e.code === 'EDQUOT') this.diskFull ??= e
-          else this.failure ??= e
-        },
+        (e: NodeJS.ErrnoException) => this.refused(e),
       )
       // Only now is the disk done with the bytes.
       .finally(() => batch.forEach(releaseBytes))
@@ -146,6 +143,12 @@ export class FsBlobWriter extends Writable implements BlobWriter {
     this.pending.push(write)
     this.staged = []
     this.stagedBytes = 0
+  }
+
+  /** A write or flush the disk refused: a full disk stops the storing, anything else the blob. */
+  private refused(e: NodeJS.ErrnoException): void {
+    if (e.code === 'ENOSPC' || e.code === 'EDQUOT') this.diskFull ??= e
+    else this.failure ??= e
   }
 
   /** Writes may complete out of order; `written` counts only the unbroken prefix. */
@@ -162,10 +165,7 @@ export class FsBlobWriter extends Writable implements BlobWriter {
           () => {
             this.syncedTo = upTo
           },
-          (e: NodeJS.ErrnoException) => {
-            if (e.code === 'ENOSPC' || e.code === 'EDQUOT') this.diskFull ??= e
-            else this.failure ??= e
-          },
+          (e: NodeJS.ErrnoException) => this.refused(e),
         )
         .finally(() => {
           this.syncing = undefined

@@ -166,7 +166,10 @@ export class Fill {
   readerAt(reader: object, position: number): void {
     const mark = this.readers.get(reader)
     if (mark === undefined) this.readers.set(reader, { position, at: performance.now() })
-    else Object.assign(mark, { position, at: performance.now() })
+    else {
+      mark.position = position
+      mark.at = performance.now()
+    }
     if (this.holding) this.wakeGate()
   }
 
