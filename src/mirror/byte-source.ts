@@ -1,6 +1,6 @@
 import { releaseBytes, retainBytes } from '../buffers/segment-pool.js'
 import type { OpenBlob } from '../cache/blob-store.js'
-import type { BufferPool } from './buffer-pool.js'
+import type { BufferPool } from '../buffers/buffer-pool.js'
 
 /** Bytes handed out by a source; `release` returns a pooled buffer once they are sent. */
 export interface Bytes {

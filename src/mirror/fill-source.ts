@@ -1,5 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises'
-import type { BufferPool } from './buffer-pool.js'
+import type { BufferPool } from '../buffers/buffer-pool.js'
 import { END, lent, readPooled, unpooled, type Bytes, type ByteSource } from './byte-source.js'
 import type { Fill } from './fill.js'
 

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { FsBlobStore } from '../../src/cache/fs-blob-store.js'
-import { BufferPool } from '../../src/mirror/buffer-pool.js'
+import { BufferPool } from '../../src/buffers/buffer-pool.js'
 import { Fill, type Pacing } from '../../src/mirror/fill.js'
 import { FillSource } from '../../src/mirror/fill-source.js'
 import { bodyOf, fillFrom } from '../helpers/fill.js'
