@@ -3,10 +3,10 @@ import type { Peers } from '../cache/peers.js'
 import { discard, headerValue } from '../http/body.js'
 import { isAbort } from '../http/transport-errors.js'
 import type { Logger } from '../logger.js'
+import { parseContentRange } from '../oci/range.js'
 import type { PeerClient } from '../upstream/peer-client.js'
 import type { UpstreamClient, UpstreamResponse, UpstreamTrace } from '../upstream/upstream-client.js'
 import type { FillOrigin } from './fill.js'
-import { parseContentRange } from './private-blobs.js'
 import type { Telemetry } from './telemetry.js'
 
 export interface FillOriginDeps {

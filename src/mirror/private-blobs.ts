@@ -1,20 +1,12 @@
 import { pipeline } from 'node:stream'
 import { contentLengthOf, headerValue } from '../http/body.js'
 import type { Digest } from '../oci/digest.js'
-import type { ByteRange } from '../oci/range.js'
+import { parseContentRange } from '../oci/range.js'
 import type { UpstreamClient } from '../upstream/upstream-client.js'
 import type { BlobBody } from './results.js'
 import type { RequestContext } from './request-context.js'
 import { StreamSource, VerifyingPassThrough } from './stream-source.js'
 import { statusError } from './upstream-errors.js'
-
-/** `bytes 0-99/1000` → the range and the total; undefined when malformed. */
-export function parseContentRange(value: string | undefined): { range: ByteRange; size: number } | undefined {
-  const match = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(value ?? '')
-  if (match === null) return undefined
-  const [start, end, size] = [Number(match[1]), Number(match[2]), Number(match[3])]
-  return start <= end && end < size ? { range: { start, end }, size } : undefined
-}
 
 /**
  * A private repository's blob, streamed from the upstream with the client's credentials

@@ -23,6 +23,14 @@ export function decideRange(header: string | undefined, size: number): RangeDeci
   return { kind: 'partial', range: { start: only.start, end: only.end } }
 }
 
+/** A `Content-Range` answer, `bytes 0-99/1000`: the range and the total; undefined when malformed. */
+export function parseContentRange(value: string | undefined): { range: ByteRange; size: number } | undefined {
+  const match = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(value ?? '')
+  if (match === null) return undefined
+  const [start, end, size] = [Number(match[1]), Number(match[2]), Number(match[3])]
+  return start <= end && end < size ? { range: { start, end }, size } : undefined
+}
+
 export function contentRange(range: ByteRange, size: number): string {
   return `bytes ${range.start}-${range.end}/${size}`
 }

@@ -4,7 +4,6 @@ import { pipeline } from 'node:stream/promises'
 import t from 'tap'
 import { UpstreamContentError } from '../../src/errors.js'
 import { parseDigest } from '../../src/oci/digest.js'
-import { parseContentRange } from '../../src/mirror/private-blobs.js'
 import { StreamSource, VerifyingPassThrough } from '../../src/mirror/stream-source.js'
 
 const data = [Buffer.from('first chunk, '), Buffer.from('second chunk, '), Buffer.from('last chunk')]
@@ -57,12 +56,4 @@ t.test('a wrong length fails too', async (t) => {
     }),
     /announced 36/,
   )
-})
-
-t.test('Content-Range parsing', async (t) => {
-  t.same(parseContentRange('bytes 0-99/1000'), { range: { start: 0, end: 99 }, size: 1000 })
-  t.equal(parseContentRange('bytes 5-1/10'), undefined)
-  t.equal(parseContentRange('bytes 0-10/10'), undefined)
-  t.equal(parseContentRange('bytes */10'), undefined)
-  t.equal(parseContentRange(undefined), undefined)
 })

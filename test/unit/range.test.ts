@@ -1,5 +1,5 @@
 import t from 'tap'
-import { contentRange, decideRange, rangeLength } from '../../src/oci/range.js'
+import { contentRange, decideRange, parseContentRange, rangeLength } from '../../src/oci/range.js'
 
 t.test('range decisions for a 1000-byte body', async (t) => {
   const size = 1000
@@ -30,4 +30,24 @@ t.test('Content-Range and length', async (t) => {
   t.equal(contentRange({ start: 500, end: 999 }, 1000), 'bytes 500-999/1000')
   t.equal(rangeLength({ start: 500, end: 999 }), 500)
   t.equal(rangeLength({ start: 7, end: 7 }), 1)
+})
+
+t.test('Content-Range answers read back', async (t) => {
+  const table: Array<[string | undefined, ReturnType<typeof parseContentRange>]> = [
+    ['bytes 0-99/1000', { range: { start: 0, end: 99 }, size: 1000 }],
+    ['bytes 999-999/1000', { range: { start: 999, end: 999 }, size: 1000 }],
+    ['bytes 0-0/1', { range: { start: 0, end: 0 }, size: 1 }],
+    // The end before the start, or past the total: not a range of this body.
+    ['bytes 5-1/10', undefined],
+    ['bytes 0-10/10', undefined],
+    // An unknown total, or an unsatisfied range's answer: nothing to resume from.
+    ['bytes 0-99/*', undefined],
+    ['bytes */10', undefined],
+    ['items 0-99/1000', undefined],
+    ['bytes 0-99/1000 ', undefined],
+    ['bytes -1-99/1000', undefined],
+    ['', undefined],
+    [undefined, undefined],
+  ]
+  for (const [value, expected] of table) t.same(parseContentRange(value), expected, String(value))
 })
