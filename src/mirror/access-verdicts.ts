@@ -1,6 +1,7 @@
 import type { Index } from '../cache/cache-index.js'
 import { UpstreamStatusError, pickRelayedHeaders } from '../errors.js'
 import { discard } from '../http/body.js'
+import { blobPath, manifestPath, tagListPath } from '../oci/api-path.js'
 import { ACCEPT_ALL_MANIFESTS } from '../oci/media-types.js'
 import type { UpstreamAuth, UpstreamClient } from '../upstream/upstream-client.js'
 import type { RequestContext } from './request-context.js'
@@ -73,10 +74,10 @@ export class AccessVerdicts {
   private async anonymousStatus(repo: string, probe: Probe): Promise<number> {
     const path =
       probe.kind === 'manifest'
-        ? `/v2/${repo}/manifests/${probe.reference}`
+        ? manifestPath(repo, probe.reference)
         : probe.kind === 'blob'
-          ? `/v2/${repo}/blobs/${probe.digest}`
-          : `/v2/${repo}/tags/list`
+          ? blobPath(repo, probe.digest)
+          : tagListPath(repo)
     let response
     try {
       response = await this.deps.upstream.send({

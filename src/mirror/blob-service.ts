@@ -2,6 +2,7 @@ import type { BlobStore, OpenBlob } from '../cache/blob-store.js'
 import type { Index } from '../cache/cache-index.js'
 import { errors, UpstreamUnavailableError } from '../errors.js'
 import { contentLengthOf } from '../http/body.js'
+import { blobPath } from '../oci/api-path.js'
 import type { Digest } from '../oci/digest.js'
 import { decideRange } from '../oci/range.js'
 import type { UpstreamAuth, UpstreamClient } from '../upstream/upstream-client.js'
@@ -36,10 +37,6 @@ export interface BlobServiceDeps {
   cacheGrew: () => void
   diskFull: () => void
   now: () => number
-}
-
-export function blobPath(repo: string, digest: string): string {
-  return `/v2/${repo}/blobs/${digest}`
 }
 
 const MIRROR: UpstreamAuth = { kind: 'mirror' }

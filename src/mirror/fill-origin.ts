@@ -3,6 +3,7 @@ import type { Peers } from '../cache/peers.js'
 import { discard, headerValue } from '../http/body.js'
 import { isAbort } from '../http/transport-errors.js'
 import type { Logger } from '../logger.js'
+import { blobPath } from '../oci/api-path.js'
 import { parseContentRange } from '../oci/range.js'
 import type { PeerClient } from '../upstream/peer-client.js'
 import type { UpstreamClient, UpstreamResponse, UpstreamTrace } from '../upstream/upstream-client.js'
@@ -27,7 +28,7 @@ function upstreamRequest(repo: string, digest: string, signal: AbortSignal, from
   return {
     trace,
     method: 'GET' as const,
-    path: `/v2/${repo}/blobs/${digest}`,
+    path: blobPath(repo, digest),
     repo,
     // A public repository's blob: fetched as the mirror, never as a client.
     auth: { kind: 'mirror' as const },

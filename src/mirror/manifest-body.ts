@@ -16,10 +16,6 @@ export interface ManifestBody {
   body: Buffer
 }
 
-export function manifestPath(repo: string, reference: string): string {
-  return `/v2/${repo}/manifests/${reference}`
-}
-
 /**
  * Reads a 200 manifest answer and checks it: the bytes must hash to the digest asked for,
  * or to the one the upstream announced in Docker-Content-Digest. Any other status is

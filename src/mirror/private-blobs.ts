@@ -1,5 +1,6 @@
 import { pipeline } from 'node:stream'
 import { contentLengthOf, headerValue } from '../http/body.js'
+import { blobPath } from '../oci/api-path.js'
 import type { Digest } from '../oci/digest.js'
 import { parseContentRange } from '../oci/range.js'
 import type { UpstreamClient } from '../upstream/upstream-client.js'
@@ -23,7 +24,7 @@ export async function passThroughBlob(
 ): Promise<BlobBody> {
   const response = await upstream.send({
     method: 'GET',
-    path: `/v2/${repo}/blobs/${digest.value}`,
+    path: blobPath(repo, digest.value),
     repo,
     headers: rangeHeader === undefined ? undefined : { range: rangeHeader },
     auth: { kind: 'client', credentials: ctx.credentials },

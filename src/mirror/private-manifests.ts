@@ -1,6 +1,7 @@
+import { manifestPath } from '../oci/api-path.js'
 import { referenceText, type Reference } from '../oci/reference.js'
 import type { UpstreamClient } from '../upstream/upstream-client.js'
-import { headRecord, manifestPath, readVerifiedManifest } from './manifest-body.js'
+import { headRecord, readVerifiedManifest } from './manifest-body.js'
 import type { ManifestResult } from './results.js'
 import type { RequestContext } from './request-context.js'
 

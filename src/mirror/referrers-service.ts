@@ -1,3 +1,4 @@
+import { referrersPath } from '../oci/api-path.js'
 import type { UpstreamClient, UpstreamResponse } from '../upstream/upstream-client.js'
 import { upstreamAuthFor, type AccessVerdicts } from './access-verdicts.js'
 import type { RequestContext } from './request-context.js'
@@ -20,7 +21,7 @@ export class ReferrersService {
     const access = await this.verdicts.check(ctx, repo, { kind: 'tags' })
     const response = await this.upstream.send({
       method: 'GET',
-      path: `/v2/${repo}/referrers/${digest}`,
+      path: referrersPath(repo, digest),
       query: artifactType === undefined ? undefined : { artifactType },
       repo,
       accept: 'application/vnd.oci.image.index.v1+json',

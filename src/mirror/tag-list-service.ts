@@ -1,4 +1,5 @@
 import { UpstreamContentError } from '../errors.js'
+import { tagListPath } from '../oci/api-path.js'
 import { nextLink, paginate, type Page } from '../oci/pagination.js'
 import { readLimited } from '../http/body.js'
 import type { UpstreamClient } from '../upstream/upstream-client.js'
@@ -32,7 +33,7 @@ export class TagListService {
     const auth = upstreamAuthFor(access, ctx)
     const tags = new Set<string>()
     let name = repo
-    const path = `/v2/${repo}/tags/list`
+    const path = tagListPath(repo)
     let query: Record<string, string> | undefined
     for (let page = 0; page < MAX_UPSTREAM_PAGES; page++) {
       const response = await this.upstream.send({

@@ -17,6 +17,23 @@ const ROUTES: ReadonlyArray<[RegExp, (m: RegExpExecArray) => ApiPath]> = [
   [/^\/v2\/(.+)\/referrers\/([^/]+)$/, (m) => ({ kind: 'referrers', name: m[1]!, digest: m[2]! })],
 ]
 
+/** The paths the mirror asks an upstream for; `repo` is a validated name. */
+export function manifestPath(repo: string, reference: string): string {
+  return `/v2/${repo}/manifests/${reference}`
+}
+
+export function blobPath(repo: string, digest: string): string {
+  return `/v2/${repo}/blobs/${digest}`
+}
+
+export function tagListPath(repo: string): string {
+  return `/v2/${repo}/tags/list`
+}
+
+export function referrersPath(repo: string, digest: string): string {
+  return `/v2/${repo}/referrers/${digest}`
+}
+
 /** `url` is the raw request target; its query string is ignored (containerd adds `?ns=`). */
 export function parseApiPath(url: string): ApiPath {
   const query = url.indexOf('?')

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { parseApiPath } from '../../src/oci/api-path.js'
+import { blobPath, manifestPath, parseApiPath, referrersPath, tagListPath } from '../../src/oci/api-path.js'
 
 const d = 'sha256:' + 'a'.repeat(64)
 
@@ -26,4 +26,16 @@ t.test('finds the endpoint from the end of the path', async (t) => {
     ['/v2/../etc/passwd/manifests/x', { kind: 'manifest', name: '../etc/passwd', reference: 'x' }],
   ]
   for (const [url, expected] of table) t.same(parseApiPath(url), expected, url)
+})
+
+t.test('the paths the mirror asks an upstream for name the endpoint they mean', async (t) => {
+  const table: Array<[string, ReturnType<typeof parseApiPath>]> = [
+    [manifestPath('library/alpine', 'latest'), { kind: 'manifest', name: 'library/alpine', reference: 'latest' }],
+    [manifestPath('a/b/c', d), { kind: 'manifest', name: 'a/b/c', reference: d }],
+    [blobPath('library/alpine', d), { kind: 'blob', name: 'library/alpine', digest: d }],
+    [tagListPath('x/y'), { kind: 'tags', name: 'x/y' }],
+    [referrersPath('x', d), { kind: 'referrers', name: 'x', digest: d }],
+  ]
+  for (const [path, expected] of table) t.same(parseApiPath(path), expected, path)
+  t.equal(blobPath('library/alpine', d), `/v2/library/alpine/blobs/${d}`)
 })
