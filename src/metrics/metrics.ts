@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client'
+import { FILL_FAILURE_REASONS } from '../mirror/telemetry.js'
 import { TopCounts } from './top-counts.js'
 
 /** Every metric the mirror exports is named under this prefix. */
@@ -9,17 +10,6 @@ export const PREFIX = 'registry_mirror_'
  * gigabytes over a slow WAN (minutes).
  */
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
-
-/** Label values known up front, so their series exist (at 0) before anything happens. */
-export const FILL_FAILURE_REASONS = [
-  'digest_mismatch',
-  'upstream_error',
-  'disk_full',
-  'store_error',
-  'aborted',
-  // A fill goes on when its client leaves, so this one stays 0; see client_aborts_total.
-  'client_abort',
-]
 
 /** The gauges of one scrape share one reading of the facts. */
 const FACTS_FRESH_MS = 1000
@@ -131,6 +121,7 @@ export function createMetrics(registry: Registry) {
       registers,
     }),
   }
+  // Label values known up front, so their series exist (at 0) before anything happens.
   for (const reason of FILL_FAILURE_REASONS) metrics.fillFailures.inc({ reason }, 0)
   for (const result of ['cached', 'failed']) metrics.fills.inc({ result }, 0)
   metrics.evictions.inc(0)

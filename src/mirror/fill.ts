@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js'
 import { contentLengthOf } from '../http/body.js'
 import type { UpstreamResponse } from '../upstream/upstream-client.js'
 import { RecentBytes } from './recent-bytes.js'
+import type { FillFailure } from './telemetry.js'
 import { statusError } from './upstream-errors.js'
 
 /**
@@ -26,8 +27,6 @@ export interface Pacing {
 }
 
 const DEFAULT_PACING: Pacing = { leadBytes: RECENT_BYTES / 2, stallMs: 1000 }
-
-export type FillFailure = 'digest_mismatch' | 'upstream_error' | 'disk_full' | 'aborted' | 'store_error'
 
 /** Where a fill's bytes come from. */
 export type FillOrigin = 'upstream' | 'peer'

@@ -1,4 +1,17 @@
-import type { FillFailure } from './fill.js'
+/**
+ * Why a download did not enter the cache. `disk_full` and `store_error` are failures to
+ * store: the bytes may still have been verified and served. `aborted` is the mirror
+ * shutting down (a download goes on when the client that started it leaves).
+ */
+export const FILL_FAILURE_REASONS = [
+  'digest_mismatch',
+  'upstream_error',
+  'disk_full',
+  'store_error',
+  'aborted',
+] as const
+
+export type FillFailure = (typeof FILL_FAILURE_REASONS)[number]
 
 /**
  * What the mirror's logic reports for metrics, without knowing how they are kept. The
