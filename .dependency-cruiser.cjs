@@ -1,10 +1,31 @@
 // Layers point one way: server → mirror → {upstream → auth, cache} → {oci, http, errors}.
 // `npm run lint` checks these rules and that no import cycle exists.
+//
+// Inside src/mirror/, each room does one job; the files at the top serve them all.
+//
+//   in src/mirror/                              may import, of the mirror's own files
+//   fill/       the download and its readers     the shared files
+//   access/     verdicts, the registry's auth    the shared files
+//   manifests/                                   access/ and the shared files
+//   blobs/                                       fill/, access/ and the shared files
+//   tag-list-service.ts, referrers-service.ts   access/ and the shared files
+//   mirror.ts   the composition                  everything
+//   the shared files: results, request-context, telemetry, byte-source, single-flight,
+//   upstream-errors, eviction                    no room
+//
+// Nothing in src/mirror/ imports mirror.ts, and nothing outside src/mirror/ reaches into a room.
 const layer = (name, from, forbidden) => ({
   name,
   severity: 'error',
   from: { path: `^src/(${from})/` },
   to: { path: `^src/(${forbidden.join('|')})/` },
+})
+const ROOMS = ['fill', 'access', 'manifests', 'blobs']
+const room = (name, from, forbidden) => ({
+  name,
+  severity: 'error',
+  from: { path: `^src/mirror/${from}` },
+  to: { path: `^src/mirror/(${forbidden.join('|')})/` },
 })
 
 module.exports = {
@@ -30,6 +51,33 @@ module.exports = {
     layer('auth-below-upstream', 'auth', ['server', 'mirror', 'upstream', 'cache']),
     layer('upstream-below-mirror', 'upstream', ['server', 'mirror', 'cache']),
     layer('mirror-has-no-http', 'mirror', ['server']),
+    room('fill-knows-no-other-room', 'fill/', ['access', 'manifests', 'blobs']),
+    room('access-knows-no-other-room', 'access/', ['fill', 'manifests', 'blobs']),
+    room('manifests-use-access-only', 'manifests/', ['fill', 'blobs']),
+    room('blobs-leave-manifests-alone', 'blobs/', ['manifests']),
+    room('tags-and-referrers-use-access-only', '(tag-list|referrers)-service\\.ts$', ['fill', 'manifests', 'blobs']),
+    {
+      name: 'shared-mirror-files-know-no-room',
+      severity: 'error',
+      from: {
+        path: '^src/mirror/[^/]+\\.ts$',
+        pathNot: '^src/mirror/(mirror|tag-list-service|referrers-service)\\.ts$',
+      },
+      to: { path: `^src/mirror/(${ROOMS.join('|')})/` },
+    },
+    {
+      name: 'rooms-are-inside-the-mirror',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/mirror/' },
+      to: { path: `^src/mirror/(${ROOMS.join('|')})/` },
+    },
+    {
+      name: 'the-composition-is-the-mirrors-top',
+      comment: 'The mirror is used through mirror.ts, never from inside it.',
+      severity: 'error',
+      from: { path: '^src/mirror/' },
+      to: { path: '^src/mirror/mirror\\.ts$' },
+    },
     layer('metrics-only-at-the-top', 'mirror|cache|upstream|auth|oci|http|config', ['metrics']),
     {
       name: 'prom-client-only-in-metrics',

@@ -1,5 +1,4 @@
 import { releaseBytes, retainBytes } from '../buffers/segment-pool.js'
-import type { OpenBlob } from '../cache/blob-store.js'
 import type { BufferPool } from '../buffers/buffer-pool.js'
 
 /** Bytes handed out by a source; `release` returns a pooled buffer once they are sent. */
@@ -52,19 +51,5 @@ export async function readPooled(
   } catch (e) {
     pool.release(buffer)
     throw e
-  }
-}
-
-/** A cached blob: verified before it was stored, so complete at once. */
-export function diskSource(blob: OpenBlob, pool: BufferPool): ByteSource {
-  const { contents } = blob
-  return {
-    origin: 'cache',
-    read: (position, maxLength) =>
-      contents !== undefined
-        ? Promise.resolve(unpooled(contents.subarray(position, position + maxLength)))
-        : readPooled(pool, maxLength, (buffer, length) => blob.read(buffer, position, length)),
-    complete: async () => {},
-    close: () => blob.close(),
   }
 }

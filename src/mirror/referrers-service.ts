@@ -1,6 +1,6 @@
 import { referrersPath } from '../oci/api-path.js'
 import type { UpstreamClient, UpstreamResponse } from '../upstream/upstream-client.js'
-import { upstreamAuthFor, type AccessVerdicts } from './access-verdicts.js'
+import { upstreamAuthFor, type AccessVerdicts } from './access/access-verdicts.js'
 import type { RequestContext } from './request-context.js'
 import { statusError } from './upstream-errors.js'
 

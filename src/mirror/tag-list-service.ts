@@ -3,7 +3,7 @@ import { tagListPath } from '../oci/api-path.js'
 import { nextLink, paginate, type Page } from '../oci/pagination.js'
 import { readLimited } from '../http/body.js'
 import type { UpstreamClient } from '../upstream/upstream-client.js'
-import { upstreamAuthFor, type AccessVerdicts } from './access-verdicts.js'
+import { upstreamAuthFor, type AccessVerdicts } from './access/access-verdicts.js'
 import type { RequestContext } from './request-context.js'
 import { statusError } from './upstream-errors.js'
 

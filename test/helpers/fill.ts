@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream'
 import type { BlobStore } from '../../src/cache/blob-store.js'
 import { silentLogger } from '../../src/logger.js'
-import type { FillSource } from '../../src/mirror/fill.js'
+import type { FillSource } from '../../src/mirror/fill/fill.js'
 import type { UpstreamResponse } from '../../src/upstream/upstream-client.js'
 
 /** `data` as an upstream body of `chunk`-byte chunks. */

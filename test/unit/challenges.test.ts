@@ -1,7 +1,7 @@
 import t from 'tap'
 import { classifyAuthorization, issueMirrorLocalToken } from '../../src/auth/client-credentials.js'
 import { formatChallenges, parseWwwAuthenticate, rewriteBearerRealm } from '../../src/auth/www-authenticate.js'
-import { RegistryAuth } from '../../src/mirror/registry-auth.js'
+import { RegistryAuth } from '../../src/mirror/access/registry-auth.js'
 import type { UpstreamScheme } from '../../src/upstream/upstream-client.js'
 import { Agent } from 'undici'
 import { ignoreUpstream } from '../../src/http/upstream-observer.js'

@@ -1,7 +1,7 @@
 // The fill's state machine when the disk refuses its writes (ENOSPC from the first byte):
 // the download goes on from memory, paced to its readers, and every reader still gets
 // every verified byte. The full disk is a file handle that refuses writes; the rest is
-// the real Fill, FillSource and FsBlobWriter.
+// the real Fill, FillReader and FsBlobWriter.
 import { createHash } from 'node:crypto'
 import { open } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -9,8 +9,8 @@ import t, { type Test } from 'tap'
 import type { BlobStore } from '../../src/cache/blob-store.js'
 import { FsBlobWriter } from '../../src/cache/fs-blob-writer.js'
 import { BufferPool } from '../../src/buffers/buffer-pool.js'
-import { Fill } from '../../src/mirror/fill.js'
-import { FillSource } from '../../src/mirror/fill-source.js'
+import { Fill } from '../../src/mirror/fill/fill.js'
+import { FillReader } from '../../src/mirror/fill/fill-reader.js'
 import { bodyOf, fillFrom } from '../helpers/fill.js'
 import { makeTempDir } from '../helpers/temp-dir.js'
 
@@ -44,7 +44,7 @@ async function fullDiskFill(t: Test, size: number) {
   return { fill, data }
 }
 
-async function readAll(source: FillSource, from: number, to: number): Promise<Buffer> {
+async function readAll(source: FillReader, from: number, to: number): Promise<Buffer> {
   const parts: Buffer[] = []
   let at = from
   while (at <= to) {
@@ -60,7 +60,7 @@ async function readAll(source: FillSource, from: number, to: number): Promise<Bu
 
 t.test('a Range reader waiting for the verdict on its last byte does not stall the download', async (t) => {
   const { fill, data } = await fullDiskFill(t, 20 * MiB)
-  const range = new FillSource(fill, 99, pool)
+  const range = new FillReader(fill, 99, pool)
   const got = await Promise.race([
     readAll(range, 0, 99),
     new Promise<never>((_resolve, reject) => setTimeout(() => reject(new Error('stalled')), 5000)),
@@ -74,7 +74,7 @@ t.test('a Range reader waiting for the verdict on its last byte does not stall t
 t.test('readers still behind when the download ends get every verified byte', async (t) => {
   const size = 4 * MiB
   const { fill, data } = await fullDiskFill(t, size)
-  const reader = new FillSource(fill, size - 1, pool)
+  const reader = new FillReader(fill, size - 1, pool)
   const head = await reader.read(0, MiB)
   const first = Buffer.from(head.data)
   head.release()
@@ -90,10 +90,10 @@ t.test('readers waiting at the head do not wake each other forever while one lag
   const size = 20 * MiB
   const { fill } = await fullDiskFill(t, size)
   // One reader takes a little and then reads no more: the download waits for it…
-  const lagging = new FillSource(fill, size - 1, pool)
+  const lagging = new FillReader(fill, size - 1, pool)
   ;(await lagging.read(0, 64 * 1024)).release()
   // …while two others read all there is and wait at the head for more.
-  const sources = [new FillSource(fill, size - 1, pool), new FillSource(fill, size - 1, pool)]
+  const sources = [new FillReader(fill, size - 1, pool), new FillReader(fill, size - 1, pool)]
   const reading = sources.map(async (source) => {
     for (let at = 0; at < size;) {
       const bytes = await source.read(at, 512 * 1024)

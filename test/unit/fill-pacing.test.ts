@@ -4,8 +4,8 @@ import { createHash } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { FsBlobStore } from '../../src/cache/fs-blob-store.js'
 import { BufferPool } from '../../src/buffers/buffer-pool.js'
-import { Fill, type Pacing } from '../../src/mirror/fill.js'
-import { FillSource } from '../../src/mirror/fill-source.js'
+import { Fill, type Pacing } from '../../src/mirror/fill/fill.js'
+import { FillReader } from '../../src/mirror/fill/fill-reader.js'
 import { bodyOf, fillFrom } from '../helpers/fill.js'
 import { makeTempDir } from '../helpers/temp-dir.js'
 
@@ -31,7 +31,7 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 t.test('the download stays within its lead of a reader that keeps reading', async (t) => {
   const lead = MiB
   const { fill, data, done } = await startFill(t, 24 * MiB, { leadBytes: lead, stallMs: 5000 })
-  const source = new FillSource(fill, data.length - 1, pool)
+  const source = new FillReader(fill, data.length - 1, pool)
   const parts: Buffer[] = []
   let at = 0
   let furthestAhead = 0
@@ -54,7 +54,7 @@ t.test('the download stays within its lead of a reader that keeps reading', asyn
 
 t.test('a reader that stops reading no longer holds the download back', async (t) => {
   const { fill, data, done } = await startFill(t, 16 * MiB, { leadBytes: MiB, stallMs: 100 })
-  const source = new FillSource(fill, data.length - 1, pool)
+  const source = new FillReader(fill, data.length - 1, pool)
   const first = await source.read(0, CHUNK)
   first.release()
   // It never reads again (and never leaves): the download finishes all the same.
@@ -69,7 +69,7 @@ t.test('a reader that stops reading no longer holds the download back', async (t
 t.test('a reader waiting further on (a parallel Range) lets the download run ahead of a slow one', async (t) => {
   const { fill, data, done } = await startFill(t, 16 * MiB, { leadBytes: MiB, stallMs: 60_000 })
   // A slow reader from the start, reading a little every few milliseconds…
-  const slow = new FillSource(fill, data.length - 1, pool)
+  const slow = new FillReader(fill, data.length - 1, pool)
   let slowAt = 0
   const halt = new AbortController()
   const slowReading = (async () => {
@@ -82,7 +82,7 @@ t.test('a reader waiting further on (a parallel Range) lets the download run ahe
   })()
   // …and a Range request for bytes it will not reach for a long while.
   const start = 12 * MiB
-  const range = new FillSource(fill, start + MiB - 1, pool)
+  const range = new FillReader(fill, start + MiB - 1, pool)
   const parts: Buffer[] = []
   for (let got = 0; got < MiB;) {
     const bytes = await range.read(start + got, MiB - got)

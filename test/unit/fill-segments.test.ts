@@ -8,8 +8,8 @@ import t from 'tap'
 import { releaseBytes, retainBytes, SegmentPool } from '../../src/buffers/segment-pool.js'
 import { FsBlobStore } from '../../src/cache/fs-blob-store.js'
 import { BufferPool } from '../../src/buffers/buffer-pool.js'
-import { Fill } from '../../src/mirror/fill.js'
-import { FillSource } from '../../src/mirror/fill-source.js'
+import { Fill } from '../../src/mirror/fill/fill.js'
+import { FillReader } from '../../src/mirror/fill/fill-reader.js'
 import { fillFrom } from '../helpers/fill.js'
 import { makeTempDir } from '../helpers/temp-dir.js'
 
@@ -58,7 +58,7 @@ t.test('every segment comes back once the fill and its readers are done', async 
   await fill.started
   // One reader keeps pace; one holds each lent chunk a while before letting it go.
   const read = async (hold: number) => {
-    const source = new FillSource(fill, size - 1, new BufferPool(64 * 1024, 4))
+    const source = new FillReader(fill, size - 1, new BufferPool(64 * 1024, 4))
     const parts: Buffer[] = []
     let at = 0
     while (at < size) {

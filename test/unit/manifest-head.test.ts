@@ -1,5 +1,5 @@
 import t from 'tap'
-import { headRecord } from '../../src/mirror/manifest-body.js'
+import { headRecord } from '../../src/mirror/manifests/manifest-body.js'
 import type { UpstreamResponse } from '../../src/upstream/upstream-client.js'
 
 const digest = `sha256:${'a'.repeat(64)}`

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises'
 import t from 'tap'
 import { UpstreamContentError } from '../../src/errors.js'
 import { parseDigest } from '../../src/oci/digest.js'
-import { StreamSource, VerifyingPassThrough } from '../../src/mirror/stream-source.js'
+import { StreamSource, VerifyingPassThrough } from '../../src/mirror/blobs/stream-source.js'
 
 const data = [Buffer.from('first chunk, '), Buffer.from('second chunk, '), Buffer.from('last chunk')]
 const digest = parseDigest('sha256:' + createHash('sha256').update(Buffer.concat(data)).digest('hex'))

@@ -1,14 +1,14 @@
 import { Readable } from 'node:stream'
-import type { Peers } from '../cache/peers.js'
-import { discard, headerValue } from '../http/body.js'
-import { isAbort } from '../http/transport-errors.js'
-import type { Logger } from '../logger.js'
-import { blobPath } from '../oci/api-path.js'
-import { parseContentRange } from '../oci/range.js'
-import type { PeerClient } from '../upstream/peer-client.js'
-import type { UpstreamClient, UpstreamResponse, UpstreamTrace } from '../upstream/upstream-client.js'
+import type { Peers } from '../../cache/peers.js'
+import { discard, headerValue } from '../../http/body.js'
+import { isAbort } from '../../http/transport-errors.js'
+import type { Logger } from '../../logger.js'
+import { blobPath } from '../../oci/api-path.js'
+import { parseContentRange } from '../../oci/range.js'
+import type { PeerClient } from '../../upstream/peer-client.js'
+import type { UpstreamClient, UpstreamResponse, UpstreamTrace } from '../../upstream/upstream-client.js'
 import type { FillOrigin } from './fill.js'
-import type { Telemetry } from './telemetry.js'
+import type { Telemetry } from '../telemetry.js'
 
 export interface FillOriginDeps {
   upstream: UpstreamClient

@@ -1,4 +1,4 @@
-import { releaseBytes, retainBytes } from '../buffers/segment-pool.js'
+import { releaseBytes, retainBytes } from '../../buffers/segment-pool.js'
 
 interface Chunk {
   start: number

@@ -1,9 +1,9 @@
-import { manifestPath } from '../oci/api-path.js'
-import { referenceText, type Reference } from '../oci/reference.js'
-import type { UpstreamClient } from '../upstream/upstream-client.js'
+import { manifestPath } from '../../oci/api-path.js'
+import { referenceText, type Reference } from '../../oci/reference.js'
+import type { UpstreamClient } from '../../upstream/upstream-client.js'
 import { headRecord, readVerifiedManifest } from './manifest-body.js'
-import type { ManifestResult } from './results.js'
-import type { RequestContext } from './request-context.js'
+import type { ManifestResult } from '../results.js'
+import type { RequestContext } from '../request-context.js'
 
 /**
  * A private repository's manifest, asked of the upstream with the client's own

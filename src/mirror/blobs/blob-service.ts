@@ -1,24 +1,25 @@
-import type { BlobStore, OpenBlob } from '../cache/blob-store.js'
-import type { Index } from '../cache/cache-index.js'
-import { errors, UpstreamUnavailableError } from '../errors.js'
-import { contentLengthOf } from '../http/body.js'
-import { blobPath } from '../oci/api-path.js'
-import type { Digest } from '../oci/digest.js'
-import { decideRange } from '../oci/range.js'
-import type { UpstreamAuth, UpstreamClient } from '../upstream/upstream-client.js'
-import type { AccessVerdicts } from './access-verdicts.js'
-import type { BufferPool } from '../buffers/buffer-pool.js'
-import { diskSource, type ByteSource } from './byte-source.js'
-import { Fill } from './fill.js'
-import { openFill } from './fill-origin.js'
-import { FillSource } from './fill-source.js'
-import type { Peers } from '../cache/peers.js'
-import type { PeerClient } from '../upstream/peer-client.js'
+import type { BlobStore, OpenBlob } from '../../cache/blob-store.js'
+import type { Index } from '../../cache/cache-index.js'
+import { errors, UpstreamUnavailableError } from '../../errors.js'
+import { contentLengthOf } from '../../http/body.js'
+import { blobPath } from '../../oci/api-path.js'
+import type { Digest } from '../../oci/digest.js'
+import { decideRange } from '../../oci/range.js'
+import type { UpstreamAuth, UpstreamClient } from '../../upstream/upstream-client.js'
+import type { AccessVerdicts } from '../access/access-verdicts.js'
+import type { BufferPool } from '../../buffers/buffer-pool.js'
+import type { ByteSource } from '../byte-source.js'
+import { diskSource } from './disk-source.js'
+import { Fill } from '../fill/fill.js'
+import { openFill } from '../fill/fill-origin.js'
+import { FillReader } from '../fill/fill-reader.js'
+import type { Peers } from '../../cache/peers.js'
+import type { PeerClient } from '../../upstream/peer-client.js'
 import { passThroughBlob } from './private-blobs.js'
-import type { CacheOutcome, RequestContext } from './request-context.js'
-import type { BlobBody, BlobHead } from './results.js'
-import type { Telemetry } from './telemetry.js'
-import { statusError } from './upstream-errors.js'
+import type { CacheOutcome, RequestContext } from '../request-context.js'
+import type { BlobBody, BlobHead } from '../results.js'
+import type { Telemetry } from '../telemetry.js'
+import { statusError } from '../upstream-errors.js'
 
 export interface BlobServiceDeps {
   upstream: UpstreamClient
@@ -209,13 +210,13 @@ export class BlobService {
     const size = fill.size
     if (size === undefined) {
       // No length announced: Range cannot be answered, so the whole body goes.
-      const source = this.tracked(fill.digest, new FillSource(fill, Infinity, this.deps.pool))
+      const source = this.tracked(fill.digest, new FillReader(fill, Infinity, this.deps.pool))
       return { size, range: undefined, source, outcome, private: false }
     }
     const decision = decideRange(rangeHeader, size)
     if (decision.kind === 'unsatisfiable') throw errors.rangeNotSatisfiable(size)
     const range = decision.kind === 'partial' ? decision.range : undefined
-    const source = this.tracked(fill.digest, new FillSource(fill, range?.end ?? size - 1, this.deps.pool))
+    const source = this.tracked(fill.digest, new FillReader(fill, range?.end ?? size - 1, this.deps.pool))
     return { size, range, source, outcome, private: false }
   }
 

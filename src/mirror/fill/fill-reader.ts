@@ -1,6 +1,6 @@
 import { open, type FileHandle } from 'node:fs/promises'
-import type { BufferPool } from '../buffers/buffer-pool.js'
-import { END, lent, readPooled, unpooled, type Bytes, type ByteSource } from './byte-source.js'
+import type { BufferPool } from '../../buffers/buffer-pool.js'
+import { END, lent, readPooled, unpooled, type Bytes, type ByteSource } from '../byte-source.js'
 import type { Fill } from './fill.js'
 
 async function openFollowing(fill: Fill): Promise<FileHandle> {
@@ -22,7 +22,7 @@ async function openFollowing(fill: Fill): Promise<FileHandle> {
  * digest, so a client never completes a download of unverified bytes; if verification
  * fails, reads fail instead and the HTTP layer cuts the connection.
  */
-export class FillSource implements ByteSource {
+export class FillReader implements ByteSource {
   private handle: FileHandle | undefined
   private closed = false
   /** A copy of the range's last byte, taken while it waits for the verdict. */

@@ -1,13 +1,13 @@
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import type { BlobStore, BlobWriter, StoredBlob } from '../cache/blob-store.js'
-import { UpstreamContentError } from '../errors.js'
-import type { Logger } from '../logger.js'
-import { contentLengthOf } from '../http/body.js'
-import type { UpstreamResponse } from '../upstream/upstream-client.js'
+import type { BlobStore, BlobWriter, StoredBlob } from '../../cache/blob-store.js'
+import { UpstreamContentError } from '../../errors.js'
+import type { Logger } from '../../logger.js'
+import { contentLengthOf } from '../../http/body.js'
+import type { UpstreamResponse } from '../../upstream/upstream-client.js'
 import { RecentBytes } from './recent-bytes.js'
-import type { FillFailure } from './telemetry.js'
-import { statusError } from './upstream-errors.js'
+import type { FillFailure } from '../telemetry.js'
+import { statusError } from '../upstream-errors.js'
 
 /**
  * connecting → streaming → verified → committed, or failed from any of them. In

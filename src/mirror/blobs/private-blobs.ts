@@ -1,13 +1,13 @@
 import { pipeline } from 'node:stream'
-import { contentLengthOf, headerValue } from '../http/body.js'
-import { blobPath } from '../oci/api-path.js'
-import type { Digest } from '../oci/digest.js'
-import { parseContentRange } from '../oci/range.js'
-import type { UpstreamClient } from '../upstream/upstream-client.js'
-import type { BlobBody } from './results.js'
-import type { RequestContext } from './request-context.js'
+import { contentLengthOf, headerValue } from '../../http/body.js'
+import { blobPath } from '../../oci/api-path.js'
+import type { Digest } from '../../oci/digest.js'
+import { parseContentRange } from '../../oci/range.js'
+import type { UpstreamClient } from '../../upstream/upstream-client.js'
+import type { BlobBody } from '../results.js'
+import type { RequestContext } from '../request-context.js'
 import { StreamSource, VerifyingPassThrough } from './stream-source.js'
-import { statusError } from './upstream-errors.js'
+import { statusError } from '../upstream-errors.js'
 
 /**
  * A private repository's blob, streamed from the upstream with the client's credentials

@@ -1,10 +1,10 @@
 import type { Dispatcher } from 'undici'
-import { formCarriesCredentials, issueMirrorLocalToken, type ClientCredentials } from '../auth/client-credentials.js'
-import { relayTokenRequest, type TokenAnswer, type TokenRequest } from '../auth/token-relay.js'
-import { formatChallenges, rewriteBearerRealm } from '../auth/www-authenticate.js'
-import { MirrorError, UpstreamUnavailableError } from '../errors.js'
-import type { UpstreamObserver } from '../http/upstream-observer.js'
-import type { UpstreamClient } from '../upstream/upstream-client.js'
+import { formCarriesCredentials, issueMirrorLocalToken, type ClientCredentials } from '../../auth/client-credentials.js'
+import { relayTokenRequest, type TokenAnswer, type TokenRequest } from '../../auth/token-relay.js'
+import { formatChallenges, rewriteBearerRealm } from '../../auth/www-authenticate.js'
+import { MirrorError, UpstreamUnavailableError } from '../../errors.js'
+import type { UpstreamObserver } from '../../http/upstream-observer.js'
+import type { UpstreamClient } from '../../upstream/upstream-client.js'
 
 /** Lifetime of a mirror-local token, as Docker Hub's tokens live. */
 const LOCAL_TOKEN_LIFETIME_S = 300

@@ -1,8 +1,8 @@
 import { createHash, type Hash } from 'node:crypto'
 import { Transform, type Readable, type TransformCallback } from 'node:stream'
-import { UpstreamContentError } from '../errors.js'
-import type { Digest } from '../oci/digest.js'
-import { END, unpooled, type Bytes, type ByteSource } from './byte-source.js'
+import { UpstreamContentError } from '../../errors.js'
+import type { Digest } from '../../oci/digest.js'
+import { END, unpooled, type Bytes, type ByteSource } from '../byte-source.js'
 
 /**
  * Passes a body through while hashing it, always holding back the newest chunk; the held

@@ -1,10 +1,10 @@
-import type { TagRecord } from '../cache/cache-index.js'
-import { UpstreamContentError } from '../errors.js'
-import { contentLengthOf, headerValue, readLimited } from '../http/body.js'
-import { digestOf, tryParseDigest, type Digest } from '../oci/digest.js'
-import { baseMediaType } from '../oci/media-types.js'
-import type { UpstreamResponse } from '../upstream/upstream-client.js'
-import { statusError } from './upstream-errors.js'
+import type { TagRecord } from '../../cache/cache-index.js'
+import { UpstreamContentError } from '../../errors.js'
+import { contentLengthOf, headerValue, readLimited } from '../../http/body.js'
+import { digestOf, tryParseDigest, type Digest } from '../../oci/digest.js'
+import { baseMediaType } from '../../oci/media-types.js'
+import type { UpstreamResponse } from '../../upstream/upstream-client.js'
+import { statusError } from '../upstream-errors.js'
 
 /** Registries refuse manifests over 4 MiB; a bigger answer is not a manifest. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024
