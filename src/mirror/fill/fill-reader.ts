@@ -1,7 +1,8 @@
 import { open, type FileHandle } from 'node:fs/promises'
 import type { BufferPool } from '../../buffers/buffer-pool.js'
 import { END, lent, readPooled, unpooled, type Bytes, type ByteSource } from '../byte-source.js'
-import type { Fill } from './fill.js'
+import type { Fill, FillOrigin } from './fill.js'
+import type { ReaderMark } from './pacing.js'
 
 async function openFollowing(fill: Fill): Promise<FileHandle> {
   try {
@@ -16,58 +17,63 @@ async function openFollowing(fill: Fill): Promise<FileHandle> {
 
 /**
  * A byte range of a blob while its fill writes it: reads come from the fill's in-memory
- * window of recent bytes, or from the growing temp file for a reader that fell behind,
- * each at its own pace (positional reads, so readers share nothing and a slow one holds
- * no one back). The range's last byte is held back until the fill has verified the
- * digest, so a client never completes a download of unverified bytes; if verification
- * fails, reads fail instead and the HTTP layer cuts the connection.
+ * window of recent bytes, or from the growing temp file for a reader that fell behind.
+ * Reads are positional, so readers share nothing and never wait for one another; each
+ * tells the fill where it is through its mark, and the fill paces the download to them
+ * (see Pace). The range's last byte is held back until the fill has verified the digest,
+ * so a client never completes a download of unverified bytes; if verification fails,
+ * reads fail instead and the HTTP layer cuts the connection.
  */
 export class FillReader implements ByteSource {
-  private handle: FileHandle | undefined
-  private closed = false
+  readonly #fill: Fill
+  readonly #end: number
+  readonly #pool: BufferPool
+  readonly #mark: ReaderMark
+  #handle: FileHandle | undefined
+  #closed = false
   /** A copy of the range's last byte, taken while it waits for the verdict. */
-  private heldBack: Buffer | undefined
+  #heldBack: Buffer | undefined
 
   /** `end` is inclusive; Infinity when the blob's size is not known. */
-  constructor(
-    private readonly fill: Fill,
-    private readonly end: number,
-    private readonly pool: BufferPool,
-  ) {}
+  constructor(fill: Fill, end: number, pool: BufferPool) {
+    this.#fill = fill
+    this.#end = end
+    this.#pool = pool
+    this.#mark = fill.attach()
+  }
 
-  get origin(): 'upstream' | 'peer' {
-    return this.fill.origin
+  get origin(): FillOrigin {
+    return this.#fill.origin
   }
 
   async read(position: number, maxLength: number): Promise<Bytes> {
+    const fill = this.#fill
     for (;;) {
-      if (this.fill.state === 'failed') throw this.fill.error ?? new Error('fill failed')
-      const available = this.limit() - position
+      if (fill.state === 'failed') throw fill.error ?? new Error('fill failed')
+      const available = this.#limit() - position
       if (available > 0) {
-        if (this.heldBack !== undefined && position === this.end) return unpooled(this.heldBack)
+        if (this.#heldBack !== undefined && position === this.#end) return unpooled(this.#heldBack)
         const want = Math.min(maxLength, available)
         // Bytes received are never changed again while a view of them is lent out.
-        const recent = this.fill.recent.view(position, want)
+        const recent = fill.bytesAt(position, want)
         if (recent !== undefined) {
-          this.fill.readerAt(this, position + recent.length)
+          this.#mark.at(position + recent.length)
           return lent(recent)
         }
         // Fallen out of the in-memory window: those bytes are on disk by now…
-        if (position < this.fill.written) return this.readFile(position, Math.min(want, this.fill.written - position))
+        if (position < fill.written) return this.#readFile(position, Math.min(want, fill.written - position))
         // …unless the disk filled up: then they are nowhere any more.
-        if (!this.fill.storing) {
-          throw new Error(`${this.fill.digest}: reader fell behind a download the full disk could not keep`)
+        if (!fill.storing) {
+          throw new Error(`${fill.digest}: reader fell behind a download the full disk could not keep`)
         }
-      } else if (this.fill.verified && position >= this.fill.received) {
+      } else if (fill.verified && position >= fill.received) {
         return END
-      } else if (position >= this.fill.received) {
-        // Waiting for bytes not received yet (a Range further on, or a reader in step with
-        // the download): it must not hold the download back, it waits for it.
-        this.fill.readerAt(this, Infinity)
+      } else if (position >= fill.received) {
+        this.#mark.waiting()
       } else {
-        this.holdLastByte(position)
+        this.#holdLastByte(position)
       }
-      await this.fill.changed()
+      await fill.changed()
     }
   }
 
@@ -76,46 +82,46 @@ export class FillReader implements ByteSource {
    * copy of it and stops counting as behind: on a full disk the download paces itself to
    * its readers, and must not wait for one that only waits for the download to end.
    */
-  private holdLastByte(position: number): void {
-    if (this.heldBack !== undefined || position !== this.end || this.fill.received <= this.end) return
-    const last = this.fill.recent.view(this.end, 1)
+  #holdLastByte(position: number): void {
+    if (this.#heldBack !== undefined || position !== this.#end || this.#fill.received <= this.#end) return
+    const last = this.#fill.bytesAt(this.#end, 1)
     if (last === undefined) return
-    this.heldBack = Buffer.from(last)
-    this.fill.readerAt(this, Infinity)
+    this.#heldBack = Buffer.from(last)
+    this.#mark.waiting()
   }
 
-  private async readFile(position: number, length: number): Promise<Bytes> {
-    const handle = (this.handle ??= await openFollowing(this.fill))
-    if (this.closed) throw new Error('source closed')
-    const bytes = await readPooled(this.pool, length, async (buffer, max) => {
+  async #readFile(position: number, length: number): Promise<Bytes> {
+    const handle = (this.#handle ??= await openFollowing(this.#fill))
+    if (this.#closed) throw new Error('source closed')
+    const bytes = await readPooled(this.#pool, length, async (buffer, max) => {
       return (await handle.read(buffer, 0, max, position)).bytesRead
     })
     if (bytes.data.length === 0) {
       bytes.release()
-      throw new Error(`${this.fill.digest}: file shorter than the bytes written`)
+      throw new Error(`${this.#fill.digest}: file shorter than the bytes written`)
     }
-    this.fill.readerAt(this, position + bytes.data.length)
+    this.#mark.at(position + bytes.data.length)
     return bytes
   }
 
   async complete(): Promise<void> {
-    while (!this.fill.verified) {
-      if (this.fill.state === 'failed') throw this.fill.error ?? new Error('fill failed')
-      await this.fill.changed()
+    while (!this.#fill.verified) {
+      if (this.#fill.state === 'failed') throw this.#fill.error ?? new Error('fill failed')
+      await this.#fill.changed()
     }
   }
 
   async close(): Promise<void> {
-    this.fill.readerGone(this)
-    this.closed = true
-    const handle = this.handle
-    this.handle = undefined
+    this.#mark.detach()
+    this.#closed = true
+    const handle = this.#handle
+    this.#handle = undefined
     await handle?.close()
   }
 
   /** How far reads may go now. */
-  private limit(): number {
-    const limit = Math.min(this.fill.received, this.end + 1)
-    return !this.fill.verified && limit === this.end + 1 ? limit - 1 : limit
+  #limit(): number {
+    const limit = Math.min(this.#fill.received, this.#end + 1)
+    return !this.#fill.verified && limit === this.#end + 1 ? limit - 1 : limit
   }
 }

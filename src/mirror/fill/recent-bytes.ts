@@ -1,5 +1,8 @@
 import { releaseBytes, retainBytes } from '../../buffers/segment-pool.js'
 
+/** A fill keeps this many of its newest bytes: readers within it are served from memory. */
+export const RECENT_BYTES = 8 * 1024 * 1024
+
 interface Chunk {
   start: number
   data: Buffer
@@ -7,7 +10,7 @@ interface Chunk {
 
 /**
  * The last bytes of a stream, kept in memory. Readers close behind a fill (the usual
- * case: one client pulling a cold layer) copy from here and never wait for the disk.
+ * case: one client pulling a cold layer) take their bytes from here and never wait for the disk.
  * It holds a segment reference for each chunk it keeps; a reader that keeps a view past
  * the current call takes its own.
  */
