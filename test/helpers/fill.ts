@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream'
 import type { BlobStore } from '../../src/cache/blob-store.js'
 import { silentLogger } from '../../src/logger.js'
-import type { FillSource } from '../../src/mirror/fill/fill.js'
+import type { FillJob } from '../../src/mirror/fill/fill.js'
 import type { UpstreamResponse } from '../../src/upstream/upstream-client.js'
 
 /** `data` as an upstream body of `chunk`-byte chunks. */
@@ -14,7 +14,7 @@ export function bodyOf(data: Buffer, chunk = 64 * 1024): Readable {
 }
 
 /** What a fill needs to download `body` (an upstream 200 of `size` bytes) into `store`. */
-export function fillFrom(store: BlobStore, size: number, body: Readable): FillSource {
+export function fillFrom(store: BlobStore, size: number, body: Readable): FillJob {
   return {
     fetch: async () => ({
       response: {
@@ -28,6 +28,7 @@ export function fillFrom(store: BlobStore, size: number, body: Readable): FillSo
     store,
     onCommitted: async () => {},
     onBytes: () => {},
+    release: async () => {},
     log: silentLogger,
   }
 }

@@ -10,8 +10,8 @@ import type { AccessVerdicts } from '../access/access-verdicts.js'
 import type { BufferPool } from '../../buffers/buffer-pool.js'
 import type { ByteSource } from '../byte-source.js'
 import { diskSource } from './disk-source.js'
-import { Fill } from '../fill/fill.js'
-import { openFill } from '../fill/fill-origin.js'
+import { Fill, type FillJob } from '../fill/fill.js'
+import { fillOrigin } from '../fill/fill-origin.js'
 import { FillReader } from '../fill/fill-reader.js'
 import type { Peers } from '../../cache/peers.js'
 import type { PeerClient } from '../../upstream/peer-client.js'
@@ -227,35 +227,26 @@ export class BlobService {
     // The fill outlives the request that started it (a client that leaves mid-blob will
     // most likely ask again), so it runs on its own signal, not the request's, and as
     // the mirror: the repository is public, and a client's credentials are its own.
-    let release = async () => {}
     const log = ctx.log.child({ fill: digest })
-    void fill
-      .run({
-        fetch: async (signal) => {
-          const opened = await openFill(this.deps, repo, digest, signal, log, ctx.trace)
-          release = opened.release
-          return opened
-        },
-        store,
-        log,
-        onCommitted: (stored) =>
-          index
-            .putBlob({ digest, size: stored.size, upstream: upstreamHost, lastAccess: now() })
-            .catch((e: unknown) => {
-              telemetry.indexError('put_blob')
-              throw e
-            }),
-        onBytes: (n) => {
-          if (fill.origin === 'upstream') telemetry.upstreamBytes('blob', n)
-        },
-      })
-      .finally(async () => {
-        await release()
-        telemetry.fillEnded(fill.failure)
-        this.fills.delete(digest)
-        if (fill.failure === undefined) this.deps.cacheGrew()
-        else if (fill.failure === 'disk_full') this.deps.diskFull()
-      })
+    const job: FillJob = {
+      ...fillOrigin(this.deps, repo, digest, log, ctx.trace),
+      store,
+      log,
+      onCommitted: (stored) =>
+        index.putBlob({ digest, size: stored.size, upstream: upstreamHost, lastAccess: now() }).catch((e: unknown) => {
+          telemetry.indexError('put_blob')
+          throw e
+        }),
+      onBytes: (n) => {
+        if (fill.origin === 'upstream') telemetry.upstreamBytes('blob', n)
+      },
+    }
+    void fill.run(job).finally(() => {
+      telemetry.fillEnded(fill.failure)
+      this.fills.delete(digest)
+      if (fill.failure === undefined) this.deps.cacheGrew()
+      else if (fill.failure === 'disk_full') this.deps.diskFull()
+    })
     return fill
   }
 }

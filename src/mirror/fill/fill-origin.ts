@@ -7,7 +7,7 @@ import { blobPath } from '../../oci/api-path.js'
 import { parseContentRange } from '../../oci/range.js'
 import type { PeerClient } from '../../upstream/peer-client.js'
 import type { UpstreamClient, UpstreamResponse, UpstreamTrace } from '../../upstream/upstream-client.js'
-import type { FillOrigin } from './fill.js'
+import type { FillJob, Opened } from './fill.js'
 import type { Telemetry } from '../telemetry.js'
 
 export interface FillOriginDeps {
@@ -15,13 +15,6 @@ export interface FillOriginDeps {
   peers: Peers
   peerClient: PeerClient | undefined
   telemetry: Telemetry
-}
-
-export interface Opened {
-  response: UpstreamResponse
-  origin: FillOrigin
-  /** Ends this replica's claim on fetching the blob from the upstream. */
-  release: () => Promise<void>
 }
 
 function upstreamRequest(repo: string, digest: string, signal: AbortSignal, from?: number, trace?: UpstreamTrace) {
@@ -67,63 +60,75 @@ function resumable(
 /**
  * Where a replica fills a blob from: a live peer that holds it or is fetching it now
  * (over the peers' internal route), else the upstream, holding the replica-wide claim
- * while it does. A lone mirror always goes to the upstream.
+ * while it does. A lone mirror always goes to the upstream. The plan is made at once,
+ * so the claim it may take is the job's to release whatever becomes of the fetch.
  */
-export async function openFill(
+export function fillOrigin(
   deps: FillOriginDeps,
+  repo: string,
+  digest: string,
+  log: Logger,
+  trace?: UpstreamTrace,
+): Pick<FillJob, 'fetch' | 'release'> {
+  const planned = deps.peers.plan(digest)
+  return {
+    fetch: async (signal) => {
+      const plan = await planned
+      if (plan.kind === 'peer' && deps.peerClient !== undefined) {
+        const opened = await fromPeer(deps, deps.peerClient, plan.url, repo, digest, signal, log)
+        if (opened !== undefined) return opened
+        deps.peers.drop(plan.url)
+      }
+      const response = await deps.upstream.send(upstreamRequest(repo, digest, signal, undefined, trace))
+      return { response, origin: 'upstream' }
+    },
+    release: async () => {
+      const plan = await planned
+      if (plan.kind === 'upstream') await plan.release()
+    },
+  }
+}
+
+/** The blob from a peer, going on from the upstream should the peer fail mid-transfer; undefined when the peer cannot give it. */
+async function fromPeer(
+  deps: FillOriginDeps,
+  peerClient: PeerClient,
+  url: string,
   repo: string,
   digest: string,
   signal: AbortSignal,
   log: Logger,
-  trace?: UpstreamTrace,
-): Promise<Opened> {
-  const { upstream, peers, peerClient, telemetry } = deps
-  const plan = await peers.plan(digest)
-  if (plan.kind === 'peer' && peerClient !== undefined) {
-    try {
-      const response = await peerClient.blob(plan.url, digest, signal)
-      if (response.status === 200) {
-        const resume = async (from: number) => {
-          const rest = await upstream.send(upstreamRequest(repo, digest, signal, from))
-          const range = parseContentRange(headerValue(rest.headers, 'content-range'))
-          if (rest.status !== 206 || range?.range.start !== from) {
-            await discard(rest.body)
-            throw new Error(`upstream did not resume ${digest} at byte ${from}`)
-          }
-          const counted = async function* () {
-            for await (const chunk of rest.body as AsyncIterable<Buffer>) {
-              telemetry.upstreamBytes('blob', chunk.length)
-              yield chunk
-            }
-          }
-          return counted()
-        }
-        const body = resumable(response.body, resume, (e) => {
-          peers.drop(plan.url)
-          log.warn({ err: e, peer: plan.url, digest }, 'peer failed mid-transfer; resuming from the upstream')
-        })
-        return {
-          response: { ...response, body: body as UpstreamResponse['body'] },
-          origin: 'peer',
-          release: async () => {},
+): Promise<Opened | undefined> {
+  const { upstream, peers, telemetry } = deps
+  try {
+    const response = await peerClient.blob(url, digest, signal)
+    if (response.status !== 200) {
+      await discard(response.body)
+      return undefined
+    }
+    const resume = async (from: number) => {
+      const rest = await upstream.send(upstreamRequest(repo, digest, signal, from))
+      const range = parseContentRange(headerValue(rest.headers, 'content-range'))
+      if (rest.status !== 206 || range?.range.start !== from) {
+        await discard(rest.body)
+        throw new Error(`upstream did not resume ${digest} at byte ${from}`)
+      }
+      const counted = async function* () {
+        for await (const chunk of rest.body as AsyncIterable<Buffer>) {
+          telemetry.upstreamBytes('blob', chunk.length)
+          yield chunk
         }
       }
-      await discard(response.body)
-    } catch (e) {
-      if (isAbort(e, signal)) throw e
-      log.warn({ err: e, peer: plan.url, digest }, 'peer unavailable; fetching from the upstream')
+      return counted()
     }
-    peers.drop(plan.url)
-  }
-  const release = plan.kind === 'upstream' ? plan.release : async () => {}
-  try {
-    return {
-      response: await upstream.send(upstreamRequest(repo, digest, signal, undefined, trace)),
-      origin: 'upstream',
-      release,
-    }
+    const body = resumable(response.body, resume, (e) => {
+      peers.drop(url)
+      log.warn({ err: e, peer: url, digest }, 'peer failed mid-transfer; resuming from the upstream')
+    })
+    return { response: { ...response, body: body as UpstreamResponse['body'] }, origin: 'peer' }
   } catch (e) {
-    await release()
-    throw e
+    if (isAbort(e, signal)) throw e
+    log.warn({ err: e, peer: url, digest }, 'peer unavailable; fetching from the upstream')
+    return undefined
   }
 }

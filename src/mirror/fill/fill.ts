@@ -19,14 +19,26 @@ export type FillState = 'connecting' | 'streaming' | 'verified' | 'committed' | 
 /** Where a fill's bytes come from. */
 export type FillOrigin = 'upstream' | 'peer'
 
-export interface FillSource {
+/** A response open to fill from. */
+export interface Opened {
+  response: UpstreamResponse
+  origin: FillOrigin
+}
+
+/** What a fill is given to do: where its bytes come from and go, and whom it tells. */
+export interface FillJob {
   /** Opens the response to fill from; the fill's own signal, never a client's. */
-  fetch(signal: AbortSignal): Promise<{ response: UpstreamResponse; origin: FillOrigin }>
+  fetch(signal: AbortSignal): Promise<Opened>
   store: BlobStore
   /** Called once the blob is committed; an error here is logged, not fatal. */
   onCommitted(stored: StoredBlob): Promise<void>
   /** Told of every chunk received from the upstream. */
   onBytes(bytes: number): void
+  /**
+   * Lets go of what the job holds while the fill runs (a replica's claim on fetching the
+   * blob from the upstream). The fill calls it once, when it has ended, whatever the outcome.
+   */
+  release(): Promise<void>
   log: Logger
 }
 
@@ -165,14 +177,14 @@ export class Fill {
     this.#abort.abort(reason)
   }
 
-  async run(source: FillSource): Promise<void> {
+  async run(job: FillJob): Promise<void> {
     let writer: BlobWriter | undefined
     try {
-      const { response, origin } = await source.fetch(this.#abort.signal)
+      const { response, origin } = await job.fetch(this.#abort.signal)
       this.#origin = origin
       if (response.status !== 200) throw await statusError(response)
       this.#size = contentLengthOf(response.headers)
-      writer = await source.store.createWriter(
+      writer = await job.store.createWriter(
         { digest: this.digest, size: this.#size },
         {
           onProgress: (written) => {
@@ -186,35 +198,36 @@ export class Fill {
       this.#finalPath = writer.finalPath
       this.#setState('streaming')
       this.#resolveStarted()
-      await pipeline(response.body, this.#gate(source), writer, { signal: this.#abort.signal })
+      await pipeline(response.body, this.#gate(job), writer, { signal: this.#abort.signal })
       // Every byte received is verified; on a full disk fewer of them are on disk.
       this.#size = this.received
       this.#setState('verified')
       const stored = await writer.commit()
       this.#recent.clear()
       this.#setState('committed')
-      await source.onCommitted(stored).catch((e: unknown) => {
-        source.log.warn({ err: e, digest: this.digest }, 'blob cached but not indexed')
+      await job.onCommitted(stored).catch((e: unknown) => {
+        job.log.warn({ err: e, digest: this.digest }, 'blob cached but not indexed')
       })
     } catch (e) {
       // Whatever failed, the upstream response is not read any further: let it go now,
       // not when its idle timeout fires (a writer that could not be created never took it).
       this.#abort.abort(e)
       await writer?.abort()
-      this.#fail(e, source.log)
+      this.#fail(e, job.log)
     } finally {
       this.#ended = true
       this.#releaseRecentWhenUnread()
       this.#resolveDone()
+      await job.release().catch((e: unknown) => job.log.warn({ err: e, digest: this.digest }, 'fill not released'))
     }
   }
 
   /** Every chunk enters the in-memory window here, before the disk, and waits for the readers if it must. */
-  #gate(source: FillSource): Transform {
+  #gate(job: FillJob): Transform {
     return new Transform({
       transform: (chunk: Buffer, _encoding, callback) => {
         this.#recent.append(chunk)
-        source.onBytes(chunk.length)
+        job.onBytes(chunk.length)
         this.#notify()
         const storing = this.storing
         if (this.#pace.ready(storing)) return callback(null, chunk)
