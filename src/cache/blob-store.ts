@@ -33,6 +33,11 @@ export interface ExpectedBlob {
   upstream?: string
 }
 
+/** The disk refused the bytes for want of room: nothing is cached, but they may still be good. */
+export class DiskFullError extends Error {
+  override readonly name = 'DiskFullError'
+}
+
 /**
  * A blob being written: a Writable that hashes and counts. It finishes only when the bytes
  * match the expected digest and size; `commit` then makes it durable and visible
@@ -47,7 +52,8 @@ export interface BlobWriter extends Writable {
   readonly written: number
   /**
    * False once the disk refused to take more (ENOSPC): the bytes are still hashed and the
-   * write still finishes when they match, but commit fails and nothing is cached.
+   * write still finishes when they match, but commit fails with DiskFullError and nothing
+   * is cached.
    */
   readonly storing: boolean
   commit(): Promise<StoredBlob>

@@ -5,7 +5,7 @@ import { mkdir, open, opendir, readdir, readFile, rm, stat, unlink, type FileHan
 import { join } from 'node:path'
 import { createDigester, parseDigest } from '../oci/digest.js'
 import type { BlobStore, BlobWriter, ExpectedBlob, OpenBlob, StoredBlob, WriterOptions } from './blob-store.js'
-import { FsBlobWriter } from './fs-blob-writer.js'
+import { FsBlobWriter, throwAsDiskFull } from './fs-blob-writer.js'
 
 const META_SUFFIX = '.json'
 
@@ -88,9 +88,9 @@ export class FsBlobStore implements BlobStore {
   async createWriter(expected: ExpectedBlob, options?: WriterOptions): Promise<BlobWriter> {
     const { algorithm, hex } = parseDigest(expected.digest)
     const finalPath = this.pathOf(expected.digest)
-    await mkdir(join(finalPath, '..'), { recursive: true })
+    await mkdir(join(finalPath, '..'), { recursive: true }).catch(throwAsDiskFull)
     const tempPath = join(this.tmpDir, `${hex}-${randomBytes(6).toString('hex')}`)
-    const handle = await open(tempPath, 'wx', 0o644)
+    const handle = await open(tempPath, 'wx', 0o644).catch(throwAsDiskFull)
     return new FsBlobWriter(
       handle,
       { tempPath, finalPath, metaPath: finalPath + META_SUFFIX },

@@ -4,7 +4,7 @@ import { rename, unlink, writeFile } from 'node:fs/promises'
 import { Writable } from 'node:stream'
 import { releaseBytes } from '../buffers/segment-pool.js'
 import { UpstreamContentError } from '../errors.js'
-import type { BlobWriter, ExpectedBlob, StoredBlob, WriterOptions } from './blob-store.js'
+import { DiskFullError, type BlobWriter, type ExpectedBlob, type StoredBlob, type WriterOptions } from './blob-store.js'
 
 /**
  * Writes go out at explicit offsets without waiting for the previous one, so hashing the
@@ -135,7 +135,7 @@ export class FsBlobWriter extends Writable implements BlobWriter {
           write.complete = true
           this.settle()
         },
-        (e: NodeJS.ErrnoException) => this.refused(e),
+        (e: Error) => this.refused(e),
       )
       // Only now is the disk done with the bytes.
       .finally(() => batch.forEach(releaseBytes))
@@ -146,8 +146,9 @@ export class FsBlobWriter extends Writable implements BlobWriter {
   }
 
   /** A write or flush the disk refused: a full disk stops the storing, anything else the blob. */
-  private refused(e: NodeJS.ErrnoException): void {
-    if (e.code === 'ENOSPC' || e.code === 'EDQUOT') this.diskFull ??= e
+  private refused(e: Error): void {
+    const refusal = asDiskFull(e)
+    if (refusal instanceof DiskFullError) this.diskFull ??= refusal
     else this.failure ??= e
   }
 
@@ -165,7 +166,7 @@ export class FsBlobWriter extends Writable implements BlobWriter {
           () => {
             this.syncedTo = upTo
           },
-          (e: NodeJS.ErrnoException) => this.refused(e),
+          (e: Error) => this.refused(e),
         )
         .finally(() => {
           this.syncing = undefined
@@ -198,6 +199,18 @@ export class FsBlobWriter extends Writable implements BlobWriter {
     await this.syncing
     if (this.failure !== undefined) throw this.failure
     if (this.diskFull !== undefined) throw this.diskFull
+    await this.persist().catch(throwAsDiskFull)
+    this.settled = 'committed'
+    return {
+      digest: this.expected.digest,
+      size: this.received,
+      mediaType: this.expected.mediaType,
+      upstream: this.expected.upstream,
+      mtimeMs: Date.now(),
+    }
+  }
+
+  private async persist(): Promise<void> {
     await this.handle.sync()
     await this.closeHandle()
     if (this.expected.mediaType !== undefined) {
@@ -207,14 +220,6 @@ export class FsBlobWriter extends Writable implements BlobWriter {
       await rename(metaTemp, this.metaPath)
     }
     await rename(this.tempPath, this.finalPath)
-    this.settled = 'committed'
-    return {
-      digest: this.expected.digest,
-      size: this.received,
-      mediaType: this.expected.mediaType,
-      upstream: this.expected.upstream,
-      mtimeMs: Date.now(),
-    }
   }
 
   async abort(): Promise<void> {
@@ -234,6 +239,18 @@ export class FsBlobWriter extends Writable implements BlobWriter {
     this.handleClosed = true
     await this.handle.close()
   }
+}
+
+/** A refusal for want of room (ENOSPC, or EDQUOT over a quota) as a DiskFullError; anything else as it is. */
+function asDiskFull(e: unknown): unknown {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code
+  if (code !== 'ENOSPC' && code !== 'EDQUOT') return e
+  return new DiskFullError(e instanceof Error ? e.message : String(code), { cause: e })
+}
+
+/** Rethrows a filesystem error, a refusal for want of room as a DiskFullError. */
+export function throwAsDiskFull(e: unknown): never {
+  throw asDiskFull(e)
 }
 
 interface PendingWrite {

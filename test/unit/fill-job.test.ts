@@ -1,22 +1,12 @@
 // A fill lets go of what its job holds (a replica's claim on the upstream) exactly once,
 // when it has ended, however it ended.
 import { createHash } from 'node:crypto'
-import t, { type Test } from 'tap'
-import { FsBlobStore } from '../../src/cache/fs-blob-store.js'
+import t from 'tap'
 import { Fill, type FillJob } from '../../src/mirror/fill/fill.js'
-import { bodyOf, fillFrom } from '../helpers/fill.js'
-import { makeTempDir } from '../helpers/temp-dir.js'
+import { bodyOf, fillFrom, tempStore } from '../helpers/fill.js'
 
 const data = Buffer.alloc(256 * 1024, 7)
 const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`
-
-async function storeFor(t: Test): Promise<FsBlobStore> {
-  const dir = await makeTempDir('fill-job')
-  t.teardown(dir.remove)
-  const store = new FsBlobStore(dir.path)
-  await store.init()
-  return store
-}
 
 /** Runs `job` and says how often it was released, and whether the fill had ended by then. */
 async function releases(job: FillJob): Promise<{ fill: Fill; count: number; endedFirst: boolean }> {
@@ -38,7 +28,7 @@ async function releases(job: FillJob): Promise<{ fill: Fill; count: number; ende
 }
 
 t.test('released once after the blob is committed', async (t) => {
-  const store = await storeFor(t)
+  const store = await tempStore(t, 'fill-job')
   const { fill, count, endedFirst } = await releases(fillFrom(store, data.length, bodyOf(data)))
   t.equal(fill.state, 'committed')
   t.equal(count, 1)
@@ -46,7 +36,7 @@ t.test('released once after the blob is committed', async (t) => {
 })
 
 t.test('released once when the upstream cannot be reached', async (t) => {
-  const store = await storeFor(t)
+  const store = await tempStore(t, 'fill-job')
   const job = { ...fillFrom(store, data.length, bodyOf(data)), fetch: () => Promise.reject(new Error('refused')) }
   const { fill, count } = await releases(job)
   t.equal(fill.state, 'failed')
@@ -55,7 +45,7 @@ t.test('released once when the upstream cannot be reached', async (t) => {
 })
 
 t.test('released once when the bytes do not match', async (t) => {
-  const store = await storeFor(t)
+  const store = await tempStore(t, 'fill-job')
   const wrong = Buffer.alloc(data.length, 8)
   const { fill, count } = await releases(fillFrom(store, data.length, bodyOf(wrong)))
   t.equal(fill.failure, 'digest_mismatch')

@@ -1,12 +1,12 @@
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { BlobStore, BlobWriter, StoredBlob } from '../../cache/blob-store.js'
-import { UpstreamContentError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
 import { contentLengthOf } from '../../http/body.js'
 import type { UpstreamResponse } from '../../upstream/upstream-client.js'
 import type { FillFailure } from '../telemetry.js'
 import { statusError } from '../upstream-errors.js'
+import { failureOf, FillAbortedError } from './fill-errors.js'
 import { DEFAULT_PACING, Pace, type Pacing, type ReaderMark } from './pacing.js'
 import { RECENT_BYTES, RecentBytes } from './recent-bytes.js'
 
@@ -40,14 +40,6 @@ export interface FillJob {
    */
   release(): Promise<void>
   log: Logger
-}
-
-function failureOf(error: unknown): FillFailure {
-  if (error instanceof UpstreamContentError) return 'digest_mismatch'
-  const code = (error as NodeJS.ErrnoException | undefined)?.code
-  if (code === 'ENOSPC' || code === 'EDQUOT') return 'disk_full'
-  if ((error as Error | undefined)?.name === 'AbortError') return 'aborted'
-  return 'upstream_error'
 }
 
 /**
@@ -173,8 +165,9 @@ export class Fill {
     return new Promise((resolve) => this.#waiters.push(resolve))
   }
 
+  /** Stops the download; it fails as `aborted`, whatever the step it cut short threw. */
   abort(reason: Error): void {
-    this.#abort.abort(reason)
+    this.#abort.abort(new FillAbortedError(`fill aborted: ${reason.message}`, { cause: reason }))
   }
 
   async run(job: FillJob): Promise<void> {
@@ -209,11 +202,14 @@ export class Fill {
         job.log.warn({ err: e, digest: this.digest }, 'blob cached but not indexed')
       })
     } catch (e) {
+      // Once abort() was called, whatever the step it cut short threw, the fill was aborted.
+      const aborted: unknown = this.#abort.signal.reason
+      const error = aborted instanceof FillAbortedError && !this.verified ? aborted : e
       // Whatever failed, the upstream response is not read any further: let it go now,
       // not when its idle timeout fires (a writer that could not be created never took it).
       this.#abort.abort(e)
       await writer?.abort()
-      this.#fail(e, job.log)
+      this.#fail(error, job.log)
     } finally {
       this.#ended = true
       this.#releaseRecentWhenUnread()
@@ -256,12 +252,12 @@ export class Fill {
     const error = e instanceof Error ? e : new Error(String(e))
     if (this.#state === 'verified') {
       // Every byte was good and readers hold them; only caching failed.
-      this.#failure = failureOf(error) === 'disk_full' ? 'disk_full' : 'store_error'
+      this.#failure = failureOf(error, true)
       log.warn({ err: error, digest: this.digest, failure: this.#failure }, 'blob served but not cached')
       return
     }
     this.#error = error
-    this.#failure = failureOf(error)
+    this.#failure = failureOf(error, false)
     const level = this.#failure === 'aborted' ? 'info' : 'error'
     log[level]({ err: error, digest: this.digest, failure: this.#failure, bytes: this.#written }, 'blob fill failed')
     this.#rejectStarted(error)
