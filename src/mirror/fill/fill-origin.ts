@@ -27,7 +27,8 @@ function upstreamRequest(repo: string, digest: string, signal: AbortSignal, from
     auth: { kind: 'mirror' as const },
     headers: from === undefined ? undefined : { range: `bytes=${from}-` },
     signal,
-    // The fill takes over each chunk's segment reference (see Fill).
+    // Each chunk comes with a reference to its pooled segment, which the fill hands on
+    // to its blob writer with the chunk (see SegmentPool).
     pooledBody: from === undefined,
   }
 }

@@ -32,7 +32,7 @@ export interface FillJob {
   store: BlobStore
   /** Called once the blob is committed; an error here is logged, not fatal. */
   onCommitted(stored: StoredBlob): Promise<void>
-  /** Told of every chunk received from the upstream. */
+  /** Told of every chunk received, from the upstream or a peer. */
   onBytes(bytes: number): void
   /**
    * Lets go of what the job holds while the fill runs (a replica's claim on fetching the
@@ -45,10 +45,10 @@ export interface FillJob {
 /**
  * One download of a blob into the cache, shared by every concurrent request for it. Its
  * readers (FillReader) take the bytes from memory while they keep close behind, and from
- * the growing temp file once they fall back. While the disk takes the bytes, the download
- * keeps pace with its fastest reader, at most a lead ahead; on a full disk, with its
- * slowest (see Pace). A reader that stalls or leaves holds nothing back, and readers never
- * wait for one another.
+ * the growing temp file once they fall back; they never wait for one another. While the
+ * disk takes the bytes, the download keeps pace with its fastest reader still reading, at
+ * most a lead ahead; once the disk is full, memory is all there is, and it keeps pace with
+ * its slowest (see Pace).
  */
 export class Fill {
   readonly digest: string

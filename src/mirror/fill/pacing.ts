@@ -42,7 +42,7 @@ interface Place {
  * download runs free, so a client that stalls or leaves never stalls the cache.
  *
  * Once the disk refuses the bytes (full), memory is all there is: the download waits for
- * its slowest reader instead of leaving it behind.
+ * its slowest reader, stalled or not, instead of leaving it behind.
  */
 export class Pace {
   readonly #pacing: Pacing
