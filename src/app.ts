@@ -27,7 +27,7 @@ import { registerPullRoutes } from './server/pull-routes.js'
 import { realmOf } from './server/realm.js'
 import { registerReadForwarding, registerWriteProxy } from './server/upstream-proxy.js'
 import { PeerClient } from './upstream/peer-client.js'
-import { PooledTransport } from './upstream/pooled-get.js'
+import { PooledTransport } from './upstream/http1/pooled-transport.js'
 import { UpstreamClient } from './upstream/upstream-client.js'
 import { VERSION } from './version.js'
 

@@ -8,7 +8,7 @@ import { discard } from '../http/body.js'
 import { failureReason, toTransportError } from '../http/transport-errors.js'
 import { ignoreUpstream, upstreamKindOf, type UpstreamObserver } from '../http/upstream-observer.js'
 import { UpstreamUnavailableError } from '../errors.js'
-import type { PooledTransport } from './pooled-get.js'
+import type { PooledTransport } from './http1/pooled-transport.js'
 
 /**
  * Who an upstream request is made as:

@@ -1,106 +1,22 @@
-import type { IncomingHttpHeaders } from 'node:http'
 import { isIP, connect as netConnect, type Socket } from 'node:net'
-import { Readable } from 'node:stream'
-import { connect as tlsConnect, type ConnectionOptions } from 'node:tls'
-import { releaseBytes, retainBytes, type SegmentPool } from '../buffers/segment-pool.js'
+import { connect as tlsConnect, type ConnectionOptions as TlsOptions } from 'node:tls'
+import { releaseBytes, retainBytes, type SegmentPool } from '../../buffers/segment-pool.js'
+import { abortError, premature, ProtocolError, StaleConnection } from './errors.js'
+import { framedLength, isRedirect, MAX_HEAD_BYTES, parseHead } from './head-parser.js'
+import { PooledBody, type PooledResponse } from './pooled-body.js'
 
 /** A read into less room than this starts a fresh segment: slivers cost a syscall each. */
 const MIN_READ_BYTES = 64 * 1024
-const MAX_HEAD_BYTES = 64 * 1024
-/** A body larger than this is cut with its connection rather than read to be dropped. */
-const MAX_DUMPED_BYTES = 64 * 1024
 /** Idle connections close after this long: servers commonly drop them after 5 s. */
 const IDLE_MS = 4000
-const MAX_IDLE_PER_ORIGIN = 8
 
-export interface PooledTransportOptions {
+export interface ConnectionOptions {
   segments: SegmentPool
   connectTimeoutMs: number
   /** The longest wait for a response's head, and the longest silence within its body. */
   timeoutMs: number
-  maxRedirects: number
   /** Extra TLS options (a test's CA). */
-  tls?: ConnectionOptions
-}
-
-/** A body read into pooled segments: each chunk carries one reference for its reader. */
-export class PooledBody extends Readable {
-  constructor() {
-    // Room for a few socket reads, so the socket is not stopped and restarted after each.
-    super({ highWaterMark: 1024 * 1024 })
-    // A failure before the reader is attached must not be an uncaught 'error': the
-    // reader (pipeline, iteration) still finds the stream errored.
-    this.on('error', () => {})
-  }
-
-  /** Set by the connection: resumes reading the socket. */
-  onDemand: () => void = () => {}
-  /** Set by the connection: the bytes of the body not read yet. */
-  remaining: () => number = () => 0
-
-  override _read(): void {
-    this.onDemand()
-  }
-
-  /** Drops the body: read to its end when small (the connection is kept), else cut. */
-  dump(): Promise<void> {
-    if (this.readableEnded || this.destroyed) return Promise.resolve()
-    return new Promise<void>((resolve) => {
-      this.once('close', resolve)
-      this.once('end', resolve)
-      if (this.remaining() > MAX_DUMPED_BYTES) this.destroy()
-      else this.on('data', releaseBytes)
-    })
-  }
-}
-
-export interface PooledResponse {
-  status: number
-  headers: IncomingHttpHeaders
-  body: PooledBody
-}
-
-class ProtocolError extends Error {
-  readonly code = 'HPE_INVALID_RESPONSE'
-}
-
-/** The connection was found closed before it answered: safe to ask again on a new one. */
-class StaleConnection extends Error {}
-
-function abortError(signal: AbortSignal): Error {
-  const reason: unknown = signal.reason
-  if (reason instanceof Error) return reason
-  const error = new Error('the request was aborted')
-  error.name = 'AbortError'
-  return error
-}
-
-/** The parsed head, or undefined for one this client leaves to the general one (folded lines). */
-function parseHead(text: string): { status: number; headers: IncomingHttpHeaders; keepAlive: boolean } | undefined {
-  const lines = text.split('\r\n')
-  const statusLine = /^HTTP\/1\.([01]) (\d{3})(?: .*)?$/.exec(lines[0] ?? '')
-  if (statusLine === null) throw new ProtocolError(`malformed status line from upstream: ${lines[0]?.slice(0, 80)}`)
-  const headers: Record<string, string | string[]> = {}
-  for (const line of lines.slice(1)) {
-    if (line.startsWith(' ') || line.startsWith('\t')) return undefined
-    const colon = line.indexOf(':')
-    if (colon <= 0) throw new ProtocolError('malformed header line from upstream')
-    const name = line.slice(0, colon).trim().toLowerCase()
-    const value = line.slice(colon + 1).trim()
-    const before = headers[name]
-    headers[name] = before === undefined ? value : Array.isArray(before) ? [...before, value] : [before, value]
-  }
-  const connection = String(headers.connection ?? '').toLowerCase()
-  const keepAlive = statusLine[1] === '1' ? !connection.includes('close') : connection.includes('keep-alive')
-  return { status: Number(statusLine[2]), headers, keepAlive }
-}
-
-/** The body's length when it is framed by Content-Length alone, else undefined. */
-function framedLength(status: number, headers: IncomingHttpHeaders): number | undefined {
-  if (headers['transfer-encoding'] !== undefined) return undefined
-  if (status === 204 || status === 304) return 0
-  const value = headers['content-length']
-  return typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : undefined
+  tls?: TlsOptions
 }
 
 interface Exchange {
@@ -119,7 +35,7 @@ interface Exchange {
  * One HTTP/1.1 connection whose socket reads land straight in pooled segments (the
  * socket's `onread`), so a body's bytes are never copied or allocated on the way in.
  */
-class Connection {
+export class Connection {
   readonly socket: Socket
   /** The segment reads go into, which this connection holds one reference to. */
   private segment: Buffer | undefined
@@ -130,7 +46,7 @@ class Connection {
 
   constructor(
     readonly url: URL,
-    private readonly options: PooledTransportOptions,
+    private readonly options: ConnectionOptions,
     private readonly onIdle: (connection: Connection) => void,
     private readonly onClose: (connection: Connection) => void,
   ) {
@@ -147,7 +63,7 @@ class Connection {
             ALPNProtocols: ['http/1.1'],
             onread,
             ...options.tls,
-          } as ConnectionOptions)
+          } as TlsOptions)
         : netConnect({ host, port, onread })
     this.socket.setNoDelay(true)
     this.socket.setTimeout(options.connectTimeoutMs)
@@ -339,103 +255,5 @@ class Connection {
     } else {
       exchange.body.destroy(aborted ?? premature(error))
     }
-  }
-}
-
-function premature(error: Error): Error {
-  if (!(error instanceof StaleConnection)) return error
-  const closed = new Error('upstream closed the connection before the response ended')
-  Object.assign(closed, { code: 'UND_ERR_SOCKET' })
-  return closed
-}
-
-function isRedirect(status: number): boolean {
-  return status === 301 || status === 302 || status === 303 || status === 307 || status === 308
-}
-
-/**
- * GETs whose bodies are read into pooled segments, following redirects, with keep-alive
- * connections per origin. Only bodies framed by Content-Length are read this way; for
- * anything else `get` resolves undefined and the caller uses its general HTTP client.
- */
-export class PooledTransport {
-  private readonly idle = new Map<string, Connection[]>()
-
-  constructor(private readonly options: PooledTransportOptions) {}
-
-  async get(url: URL, headers: Record<string, string>, signal?: AbortSignal): Promise<PooledResponse | undefined> {
-    let target = url
-    let sent = headers
-    for (let redirects = 0; ; redirects++) {
-      const response = await this.once(target, sent, signal)
-      if (response === undefined || !isRedirect(response.status)) return response
-      const location = response.headers.location
-      await response.body.dump()
-      if (typeof location !== 'string' || redirects >= this.options.maxRedirects) return undefined
-      const next = new URL(location, target)
-      if (next.protocol !== 'http:' && next.protocol !== 'https:') return undefined
-      if (next.origin !== target.origin) {
-        // Credentials are for the upstream, never for wherever it points.
-        const { authorization: _dropped, ...rest } = sent
-        sent = rest
-      }
-      target = next
-    }
-  }
-
-  private async once(url: URL, headers: Record<string, string>, signal?: AbortSignal) {
-    const path = `${url.pathname}${url.search}`
-    for (;;) {
-      const reused = this.takeIdle(url.origin)
-      if (reused === undefined) break
-      try {
-        return await reused.request(path, headers, signal, true)
-      } catch (e) {
-        reused.socket.destroy()
-        if (!(e instanceof StaleConnection)) throw e
-      }
-    }
-    const connection = new Connection(
-      url,
-      this.options,
-      (c) => this.putIdle(c),
-      (c) => this.dropIdle(c),
-    )
-    try {
-      return await connection.request(path, headers, signal, false)
-    } catch (e) {
-      connection.socket.destroy()
-      throw e instanceof StaleConnection ? premature(e) : e
-    }
-  }
-
-  private takeIdle(origin: string): Connection | undefined {
-    const list = this.idle.get(origin)
-    let connection = list?.pop()
-    while (connection?.socket.destroyed === true) connection = list?.pop()
-    return connection
-  }
-
-  private putIdle(connection: Connection): void {
-    const list = this.idle.get(connection.url.origin) ?? []
-    if (list.length >= MAX_IDLE_PER_ORIGIN) {
-      connection.socket.destroy()
-      return
-    }
-    list.push(connection)
-    this.idle.set(connection.url.origin, list)
-  }
-
-  private dropIdle(connection: Connection): void {
-    const list = this.idle.get(connection.url.origin)
-    const at = list?.indexOf(connection) ?? -1
-    if (at >= 0) list!.splice(at, 1)
-    if (list?.length === 0) this.idle.delete(connection.url.origin)
-  }
-
-  /** Closes idle connections (at shutdown). */
-  close(): void {
-    for (const list of this.idle.values()) for (const connection of list) connection.socket.destroy()
-    this.idle.clear()
   }
 }

@@ -8,7 +8,8 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
 import { referencesTo, releaseBytes, SegmentPool } from '../../src/buffers/segment-pool.js'
-import { PooledTransport, type PooledBody } from '../../src/upstream/pooled-get.js'
+import type { PooledBody } from '../../src/upstream/http1/pooled-body.js'
+import { PooledTransport } from '../../src/upstream/http1/pooled-transport.js'
 import { makeTempDir } from '../helpers/temp-dir.js'
 
 const run = promisify(execFile)

@@ -1,0 +1,97 @@
+import { Connection, type ConnectionOptions } from './connection.js'
+import { premature, StaleConnection } from './errors.js'
+import { isRedirect } from './head-parser.js'
+import type { PooledResponse } from './pooled-body.js'
+
+const MAX_IDLE_PER_ORIGIN = 8
+
+export interface PooledTransportOptions extends ConnectionOptions {
+  maxRedirects: number
+}
+
+/**
+ * GETs whose bodies are read into pooled segments, following redirects, with keep-alive
+ * connections per origin. Only bodies framed by Content-Length are read this way; for
+ * anything else `get` resolves undefined and the caller uses its general HTTP client.
+ */
+export class PooledTransport {
+  private readonly idle = new Map<string, Connection[]>()
+
+  constructor(private readonly options: PooledTransportOptions) {}
+
+  async get(url: URL, headers: Record<string, string>, signal?: AbortSignal): Promise<PooledResponse | undefined> {
+    let target = url
+    let sent = headers
+    for (let redirects = 0; ; redirects++) {
+      const response = await this.once(target, sent, signal)
+      if (response === undefined || !isRedirect(response.status)) return response
+      const location = response.headers.location
+      await response.body.dump()
+      if (typeof location !== 'string' || redirects >= this.options.maxRedirects) return undefined
+      const next = new URL(location, target)
+      if (next.protocol !== 'http:' && next.protocol !== 'https:') return undefined
+      if (next.origin !== target.origin) {
+        // Credentials are for the upstream, never for wherever it points.
+        const { authorization: _dropped, ...rest } = sent
+        sent = rest
+      }
+      target = next
+    }
+  }
+
+  private async once(url: URL, headers: Record<string, string>, signal?: AbortSignal) {
+    const path = `${url.pathname}${url.search}`
+    for (;;) {
+      const reused = this.takeIdle(url.origin)
+      if (reused === undefined) break
+      try {
+        return await reused.request(path, headers, signal, true)
+      } catch (e) {
+        reused.socket.destroy()
+        if (!(e instanceof StaleConnection)) throw e
+      }
+    }
+    const connection = new Connection(
+      url,
+      this.options,
+      (c) => this.putIdle(c),
+      (c) => this.dropIdle(c),
+    )
+    try {
+      return await connection.request(path, headers, signal, false)
+    } catch (e) {
+      connection.socket.destroy()
+      throw e instanceof StaleConnection ? premature(e) : e
+    }
+  }
+
+  private takeIdle(origin: string): Connection | undefined {
+    const list = this.idle.get(origin)
+    let connection = list?.pop()
+    while (connection?.socket.destroyed === true) connection = list?.pop()
+    return connection
+  }
+
+  private putIdle(connection: Connection): void {
+    const list = this.idle.get(connection.url.origin) ?? []
+    if (list.length >= MAX_IDLE_PER_ORIGIN) {
+      connection.socket.destroy()
+      return
+    }
+    list.push(connection)
+    this.idle.set(connection.url.origin, list)
+  }
+
+  private dropIdle(connection: Connection): void {
+    const list = this.idle.get(connection.url.origin)
+    const at = list?.indexOf(connection) ?? -1
+    if (at >= 0) list!.splice(at, 1)
+    if (list?.length === 0) this.idle.delete(connection.url.origin)
+  }
+
+  /** Closes idle connections (at shutdown). */
+  close(): void {
+    for (const list of this.idle.values()) for (const connection of list) connection.socket.destroy()
+    this.idle.clear()
+  }
+}
