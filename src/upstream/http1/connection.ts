@@ -1,7 +1,7 @@
 import { isIP, connect as netConnect, type Socket } from 'node:net'
 import { connect as tlsConnect, type ConnectionOptions as TlsOptions } from 'node:tls'
 import { releaseBytes, retainBytes, type SegmentPool } from '../../buffers/segment-pool.js'
-import { abortError, premature, ProtocolError, StaleConnection } from './errors.js'
+import { abortError, premature, Http1ProtocolError, Http1TimeoutError, StaleConnection } from './errors.js'
 import { framedLength, isRedirect, MAX_HEAD_BYTES, parseHead } from './head-parser.js'
 import { PooledBody, type PooledResponse } from './pooled-body.js'
 
@@ -74,9 +74,8 @@ export class Connection {
     })
     this.connected.catch(() => {})
     this.socket.on('timeout', () => {
-      const error = new Error(`upstream ${this.exchange === undefined ? 'connect' : 'response'} timed out`)
-      Object.assign(error, { code: 'UND_ERR_TIMEOUT' })
-      this.socket.destroy(error)
+      const phase = this.exchange === undefined ? 'connect' : 'response'
+      this.socket.destroy(new Http1TimeoutError(`upstream ${phase} timed out`))
     })
     this.socket.on('error', (e) => this.fail(e))
     this.socket.on('end', () => this.fail(new StaleConnection('upstream closed the connection')))
@@ -104,7 +103,7 @@ export class Connection {
     const bytes = buffer.subarray(0, n)
     const exchange = this.exchange
     if (exchange === undefined) {
-      this.socket.destroy(new ProtocolError('upstream sent bytes nobody asked for'))
+      this.socket.destroy(new Http1ProtocolError('upstream sent bytes nobody asked for'))
       return false
     }
     try {
@@ -119,7 +118,7 @@ export class Connection {
     exchange.head += bytes.toString('latin1')
     const end = exchange.head.indexOf('\r\n\r\n')
     if (end < 0) {
-      if (exchange.head.length > MAX_HEAD_BYTES) throw new ProtocolError('upstream response head too large')
+      if (exchange.head.length > MAX_HEAD_BYTES) throw new Http1ProtocolError('upstream response head too large')
       return true
     }
     const head = parseHead(exchange.head.slice(0, end))
@@ -160,7 +159,7 @@ export class Connection {
   private onBody(exchange: Exchange, bytes: Buffer): boolean {
     const body = exchange.body!
     if (exchange.received + bytes.length > exchange.length) {
-      throw new ProtocolError('upstream sent more than its Content-Length')
+      throw new Http1ProtocolError('upstream sent more than its Content-Length')
     }
     exchange.received += bytes.length
     let more = true
@@ -210,7 +209,7 @@ export class Connection {
       if (this.socket.destroyed) throw new StaleConnection('connection closed while idle')
       const lines = [`GET ${path} HTTP/1.1`, `host: ${this.url.host}`]
       for (const [name, value] of Object.entries(headers)) {
-        if (/[\r\n]/.test(name + value)) throw new ProtocolError(`header ${name} holds a line break`)
+        if (/[\r\n]/.test(name + value)) throw new Http1ProtocolError(`header ${name} holds a line break`)
         lines.push(`${name}: ${value}`)
       }
       const response = new Promise<PooledResponse | undefined>((resolve, reject) => {

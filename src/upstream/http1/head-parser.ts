@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import { ProtocolError } from './errors.js'
+import { Http1ProtocolError } from './errors.js'
 
 export const MAX_HEAD_BYTES = 64 * 1024
 
@@ -9,12 +9,14 @@ export function parseHead(
 ): { status: number; headers: IncomingHttpHeaders; keepAlive: boolean } | undefined {
   const lines = text.split('\r\n')
   const statusLine = /^HTTP\/1\.([01]) (\d{3})(?: .*)?$/.exec(lines[0] ?? '')
-  if (statusLine === null) throw new ProtocolError(`malformed status line from upstream: ${lines[0]?.slice(0, 80)}`)
+  if (statusLine === null) {
+    throw new Http1ProtocolError(`malformed status line from upstream: ${lines[0]?.slice(0, 80)}`)
+  }
   const headers: Record<string, string | string[]> = {}
   for (const line of lines.slice(1)) {
     if (line.startsWith(' ') || line.startsWith('\t')) return undefined
     const colon = line.indexOf(':')
-    if (colon <= 0) throw new ProtocolError('malformed header line from upstream')
+    if (colon <= 0) throw new Http1ProtocolError('malformed header line from upstream')
     const name = line.slice(0, colon).trim().toLowerCase()
     const value = line.slice(colon + 1).trim()
     const before = headers[name]
