@@ -1,7 +1,7 @@
 import { statfs } from 'node:fs/promises'
 import fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { Registry } from 'prom-client'
-import { Agent, interceptors, type Dispatcher } from 'undici'
+import { Agent, type Dispatcher } from 'undici'
 import { TokenService } from './auth/token-service.js'
 import type { BlobStore } from './cache/blob-store.js'
 import type { Index } from './cache/cache-index.js'
@@ -28,6 +28,7 @@ import { realmOf } from './server/realm.js'
 import { registerReadForwarding, registerWriteProxy } from './server/upstream-proxy.js'
 import { PeerClient } from './upstream/peer-client.js'
 import { PooledTransport } from './upstream/http1/pooled-transport.js'
+import { followRedirects } from './upstream/redirect-interceptor.js'
 import { UpstreamClient } from './upstream/upstream-client.js'
 import { VERSION } from './version.js'
 
@@ -66,7 +67,7 @@ function createDispatcher(config: Config): Dispatcher {
     headersTimeout: config.upstreamTimeoutSeconds * 1000,
     bodyTimeout: config.upstreamTimeoutSeconds * 1000,
   })
-  return agent.compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTS }))
+  return agent.compose(followRedirects(MAX_REDIRECTS))
 }
 
 function loggerOption(config: Config, override: AppOverrides['logger']): Record<string, unknown> {

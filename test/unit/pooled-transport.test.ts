@@ -11,6 +11,7 @@ import { referencesTo, releaseBytes, SegmentPool } from '../../src/buffers/segme
 import { Http1ProtocolError, Http1SocketClosedError, Http1TimeoutError } from '../../src/upstream/http1/errors.js'
 import type { PooledBody } from '../../src/upstream/http1/pooled-body.js'
 import { PooledTransport } from '../../src/upstream/http1/pooled-transport.js'
+import { RedirectRefusedError } from '../../src/upstream/redirect-policy.js'
 import { makeTempDir } from '../helpers/temp-dir.js'
 
 const run = promisify(execFile)
@@ -141,10 +142,16 @@ t.test('redirects are followed; Authorization goes only to the same origin', asy
   ])
 })
 
-t.test('endless redirects are handed back to the general client', async (t) => {
-  const { url } = await serve(t, (_req, res) => res.writeHead(302, { location: '/again' }).end())
+t.test('a chain longer than the limit is handed back to the general client', async (t) => {
+  const { url } = await serve(t, (req, res) => res.writeHead(302, { location: `${req.url!}/further` }).end())
   const { pooled } = transport(t, { maxRedirects: 2 })
   t.equal(await pooled.get(new URL(`${url}/go`), {}), undefined)
+})
+
+t.test('a redirect loop is refused', async (t) => {
+  const { url } = await serve(t, (_req, res) => res.writeHead(302, { location: '/again' }).end())
+  const { pooled } = transport(t)
+  await t.rejects(pooled.get(new URL(`${url}/go`), {}), RedirectRefusedError)
 })
 
 t.test('an error status comes back with its body', async (t) => {

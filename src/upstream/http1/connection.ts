@@ -2,7 +2,8 @@ import { isIP, connect as netConnect, type Socket } from 'node:net'
 import { connect as tlsConnect, type ConnectionOptions as TlsOptions } from 'node:tls'
 import { releaseBytes, retainBytes, type SegmentPool } from '../../buffers/segment-pool.js'
 import { abortError, premature, Http1ProtocolError, Http1TimeoutError, StaleConnection } from './errors.js'
-import { framedLength, isRedirect, MAX_HEAD_BYTES, parseHead } from './head-parser.js'
+import { isRedirect } from '../redirect-policy.js'
+import { framedLength, MAX_HEAD_BYTES, parseHead } from './head-parser.js'
 import { PooledBody, type PooledResponse } from './pooled-body.js'
 
 /** A read into less room than this starts a fresh segment: slivers cost a syscall each. */

@@ -34,7 +34,3 @@ export function framedLength(status: number, headers: IncomingHttpHeaders): numb
   const value = headers['content-length']
   return typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : undefined
 }
-
-export function isRedirect(status: number): boolean {
-  return status === 301 || status === 302 || status === 303 || status === 307 || status === 308
-}

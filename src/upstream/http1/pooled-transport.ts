@@ -1,6 +1,6 @@
 import { Connection, type ConnectionOptions } from './connection.js'
 import { premature, StaleConnection } from './errors.js'
-import { isRedirect } from './head-parser.js'
+import { nextHop, RedirectRefusedError, type Hop } from '../redirect-policy.js'
 import type { PooledResponse } from './pooled-body.js'
 
 const MAX_IDLE_PER_ORIGIN = 8
@@ -20,22 +20,20 @@ export class PooledTransport {
   constructor(private readonly options: PooledTransportOptions) {}
 
   async get(url: URL, headers: Record<string, string>, signal?: AbortSignal): Promise<PooledResponse | undefined> {
-    let target = url
-    let sent = headers
-    for (let redirects = 0; ; redirects++) {
-      const response = await this.once(target, sent, signal)
-      if (response === undefined || !isRedirect(response.status)) return response
-      const location = response.headers.location
+    let hop: Hop = { url, method: 'GET', headers }
+    const visited = [url]
+    for (;;) {
+      const response = await this.once(hop.url, hop.headers, signal)
+      if (response === undefined) return undefined
+      const answer = { status: response.status, location: response.headers.location }
+      const step = nextHop(hop, answer, { visited, maxRedirects: this.options.maxRedirects })
+      if (step.kind === 'deliver' && step.why === 'not-redirect') return response
       await response.body.dump()
-      if (typeof location !== 'string' || redirects >= this.options.maxRedirects) return undefined
-      const next = new URL(location, target)
-      if (next.protocol !== 'http:' && next.protocol !== 'https:') return undefined
-      if (next.origin !== target.origin) {
-        // Credentials are for the upstream, never for wherever it points.
-        const { authorization: _dropped, ...rest } = sent
-        sent = rest
-      }
-      target = next
+      if (step.kind === 'refuse') throw new RedirectRefusedError(step.message)
+      // A redirect not followed (no Location, too many): its body was never read here.
+      if (step.kind === 'deliver') return undefined
+      hop = step.hop
+      visited.push(hop.url)
     }
   }
 
