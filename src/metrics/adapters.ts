@@ -10,6 +10,7 @@ export function upstreamObserver(metrics: Metrics): UpstreamObserver {
       metrics.upstreamFirstByte.observe({ kind }, seconds)
     },
     failure: (kind, reason) => metrics.upstreamFailures.inc({ kind, reason }),
+    fallback: (reason) => metrics.upstreamTransportFallbacks.inc({ reason }),
   }
 }
 

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client'
+import { TRANSPORT_FALLBACK_REASONS } from '../http/upstream-observer.js'
 import { FILL_FAILURE_REASONS } from '../mirror/telemetry.js'
 import { TopCounts } from './top-counts.js'
 
@@ -90,6 +91,12 @@ export function createMetrics(registry: Registry) {
       labelNames: ['kind', 'reason'] as const,
       registers,
     }),
+    upstreamTransportFallbacks: new Counter({
+      name: `${PREFIX}upstream_transport_fallbacks_total`,
+      help: 'Blob GETs the pooled HTTP/1.1 transport left to the general client, which sent them again, by reason',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
     upstreamFirstByte: new Histogram({
       name: `${PREFIX}upstream_first_byte_seconds`,
       help: 'Time from an upstream request to its response headers, by kind',
@@ -124,6 +131,7 @@ export function createMetrics(registry: Registry) {
   // Label values known up front, so their series exist (at 0) before anything happens.
   for (const reason of FILL_FAILURE_REASONS) metrics.fillFailures.inc({ reason }, 0)
   for (const result of ['cached', 'failed']) metrics.fills.inc({ result }, 0)
+  for (const reason of TRANSPORT_FALLBACK_REASONS) metrics.upstreamTransportFallbacks.inc({ reason }, 0)
   metrics.evictions.inc(0)
   metrics.privateCacheBytes.inc(0)
   return metrics

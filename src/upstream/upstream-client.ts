@@ -175,11 +175,8 @@ export class UpstreamClient {
     const started = performance.now()
     const path = `${this.basePath}${request.path}${query}`
     try {
-      const { pooled } = this.options
       const response =
-        (request.pooledBody === true && request.method === 'GET' && pooled !== undefined
-          ? await pooled.get(new URL(path, this.origin), headers, request.signal)
-          : undefined) ?? (await this.viaDispatcher(request, path, headers))
+        (await this.viaPooled(request, path, headers, observer)) ?? (await this.viaDispatcher(request, path, headers))
       observer.response(kind, response.status, (performance.now() - started) / 1000)
       if (request.trace !== undefined) request.trace.status = response.status
       return response
@@ -188,6 +185,22 @@ export class UpstreamClient {
       if (error instanceof UpstreamUnavailableError) observer.failure(kind, failureReason(e))
       throw error
     }
+  }
+
+  /** A blob GET read into pooled segments; undefined when it is for the dispatcher to send. */
+  private async viaPooled(
+    request: UpstreamRequest,
+    path: string,
+    headers: Record<string, string>,
+    observer: UpstreamObserver,
+  ): Promise<UpstreamResponse | undefined> {
+    const { pooled } = this.options
+    if (request.pooledBody !== true || request.method !== 'GET' || pooled === undefined) return undefined
+    const result = await pooled.get(new URL(path, this.origin), headers, request.signal)
+    if (result.kind === 'response') return { status: result.status, headers: result.headers, body: result.body }
+    // The dispatcher sends the whole GET again: counted, so a costly upstream shows.
+    observer.fallback(result.reason)
+    return undefined
   }
 
   private async viaDispatcher(

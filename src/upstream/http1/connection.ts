@@ -1,10 +1,11 @@
 import { isIP, connect as netConnect, type Socket } from 'node:net'
 import { connect as tlsConnect, type ConnectionOptions as TlsOptions } from 'node:tls'
 import { releaseBytes, retainBytes, type SegmentPool } from '../../buffers/segment-pool.js'
+import type { TransportFallbackReason } from '../../http/upstream-observer.js'
 import { abortError, premature, Http1ProtocolError, Http1TimeoutError, StaleConnection } from './errors.js'
 import { isRedirect } from '../redirect-policy.js'
-import { framedLength, MAX_HEAD_BYTES, parseHead } from './head-parser.js'
-import { PooledBody, type PooledResponse } from './pooled-body.js'
+import { readHead } from './head-parser.js'
+import { PooledBody, type PooledResult } from './pooled-body.js'
 
 /** A read into less room than this starts a fresh segment: slivers cost a syscall each. */
 const MIN_READ_BYTES = 64 * 1024
@@ -23,7 +24,7 @@ export interface ConnectionOptions {
 interface Exchange {
   reused: boolean
   signal: AbortSignal | undefined
-  resolve: (response: PooledResponse | undefined) => void
+  resolve: (result: PooledResult) => void
   reject: (error: Error) => void
   head: string
   body: PooledBody | undefined
@@ -117,28 +118,22 @@ export class Connection {
 
   private onHead(exchange: Exchange, bytes: Buffer): boolean {
     exchange.head += bytes.toString('latin1')
-    const end = exchange.head.indexOf('\r\n\r\n')
-    if (end < 0) {
-      if (exchange.head.length > MAX_HEAD_BYTES) throw new Http1ProtocolError('upstream response head too large')
-      return true
-    }
-    const head = parseHead(exchange.head.slice(0, end))
-    let rest = bytes.subarray(bytes.length - (exchange.head.length - end - 4))
-    let length = head === undefined ? undefined : framedLength(head.status, head.headers)
-    if (head === undefined || length === undefined || head.status < 200) {
+    const read = readHead(exchange.head)
+    if (read.kind === 'incomplete') return true
+    if (read.kind === 'unsupported') return this.handOver(exchange, read.reason)
+    const { status, headers, keepAlive, framing } = read.head
+    let rest = bytes.subarray(bytes.length - (exchange.head.length - read.bodyOffset))
+    let length: number
+    if (framing.kind === 'length') length = framing.length
+    else if (!isRedirect(status)) return this.handOver(exchange, framing.reason)
+    else {
+      // A redirect's body is never read: its Location is all that counts.
       this.exchange = undefined
       this.socket.destroy()
-      if (head === undefined || !isRedirect(head.status)) {
-        // Framed some other way: the caller asks again through the general client.
-        exchange.resolve(undefined)
-        return false
-      }
-      // A redirect's body is never read: its Location is all that counts.
       length = 0
       rest = Buffer.alloc(0)
       exchange.keepAlive = false
     }
-    const { status, headers, keepAlive } = head
     const body = new PooledBody()
     body.onDemand = () => {
       if (this.exchange === exchange && !this.socket.destroyed) {
@@ -152,9 +147,17 @@ export class Connection {
       if (this.exchange === exchange) this.socket.destroy()
     })
     Object.assign(exchange, { body, length, keepAlive: exchange.keepAlive && keepAlive })
-    exchange.resolve({ status, headers, body })
+    exchange.resolve({ kind: 'response', status, headers, body })
     // Bytes past the body (even an empty one) are a protocol error, never the next answer.
     return this.onBody(exchange, rest)
+  }
+
+  /** Ends the exchange without a response: the caller asks again through its general client. */
+  private handOver(exchange: Exchange, reason: TransportFallbackReason): boolean {
+    this.exchange = undefined
+    this.socket.destroy()
+    exchange.resolve({ kind: 'unsupported', reason })
+    return false
   }
 
   private onBody(exchange: Exchange, bytes: Buffer): boolean {
@@ -187,13 +190,13 @@ export class Connection {
     this.onIdle(this)
   }
 
-  /** Sends a GET and resolves with the response head (undefined: framing not read here). */
+  /** Sends a GET and resolves with the response head, or why this client does not read it. */
   async request(
     path: string,
     headers: Record<string, string>,
     signal: AbortSignal | undefined,
     reused: boolean,
-  ): Promise<PooledResponse | undefined> {
+  ): Promise<PooledResult> {
     if (signal?.aborted === true) throw abortError(signal)
     let exchange: Exchange | undefined
     const onAbort = () => {
@@ -213,7 +216,7 @@ export class Connection {
         if (/[\r\n]/.test(name + value)) throw new Http1ProtocolError(`header ${name} holds a line break`)
         lines.push(`${name}: ${value}`)
       }
-      const response = new Promise<PooledResponse | undefined>((resolve, reject) => {
+      const response = new Promise<PooledResult>((resolve, reject) => {
         exchange = {
           reused,
           signal,
@@ -231,7 +234,7 @@ export class Connection {
       this.socket.write(`${lines.join('\r\n')}\r\n\r\n`)
       this.socket.resume()
       const result = await response
-      if (result === undefined) forget()
+      if (result.kind === 'unsupported') forget()
       else result.body.once('close', forget)
       return result
     } catch (e) {

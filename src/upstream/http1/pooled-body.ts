@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { Readable } from 'node:stream'
 import { releaseBytes } from '../../buffers/segment-pool.js'
+import type { TransportFallbackReason } from '../../http/upstream-observer.js'
 
 /** A body larger than this is cut with its connection rather than read to be dropped. */
 const MAX_DUMPED_BYTES = 64 * 1024
@@ -37,7 +38,16 @@ export class PooledBody extends Readable {
 }
 
 export interface PooledResponse {
+  kind: 'response'
   status: number
   headers: IncomingHttpHeaders
   body: PooledBody
 }
+
+/** A GET this transport does not read itself: the caller sends it through its general client. */
+export interface Unsupported {
+  kind: 'unsupported'
+  reason: TransportFallbackReason
+}
+
+export type PooledResult = PooledResponse | Unsupported

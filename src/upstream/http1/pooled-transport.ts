@@ -1,7 +1,7 @@
 import { Connection, type ConnectionOptions } from './connection.js'
 import { premature, StaleConnection } from './errors.js'
 import { nextHop, RedirectRefusedError, type Hop } from '../redirect-policy.js'
-import type { PooledResponse } from './pooled-body.js'
+import type { PooledResult } from './pooled-body.js'
 
 const MAX_IDLE_PER_ORIGIN = 8
 
@@ -12,26 +12,29 @@ export interface PooledTransportOptions extends ConnectionOptions {
 /**
  * GETs whose bodies are read into pooled segments, following redirects, with keep-alive
  * connections per origin. Only bodies framed by Content-Length are read this way; for
- * anything else `get` resolves undefined and the caller uses its general HTTP client.
+ * anything else `get` resolves `{ kind: 'unsupported', reason }` and the caller uses its
+ * general HTTP client.
  */
 export class PooledTransport {
   private readonly idle = new Map<string, Connection[]>()
 
   constructor(private readonly options: PooledTransportOptions) {}
 
-  async get(url: URL, headers: Record<string, string>, signal?: AbortSignal): Promise<PooledResponse | undefined> {
+  async get(url: URL, headers: Record<string, string>, signal?: AbortSignal): Promise<PooledResult> {
     let hop: Hop = { url, method: 'GET', headers }
     const visited = [url]
     for (;;) {
       const response = await this.once(hop.url, hop.headers, signal)
-      if (response === undefined) return undefined
+      if (response.kind === 'unsupported') return response
       const answer = { status: response.status, location: response.headers.location }
       const step = nextHop(hop, answer, { visited, maxRedirects: this.options.maxRedirects })
       if (step.kind === 'deliver' && step.why === 'not-redirect') return response
       await response.body.dump()
       if (step.kind === 'refuse') throw new RedirectRefusedError(step.message)
       // A redirect not followed (no Location, too many): its body was never read here.
-      if (step.kind === 'deliver') return undefined
+      if (step.kind === 'deliver') {
+        return { kind: 'unsupported', reason: step.why === 'limit' ? 'redirect-limit' : 'redirect-no-location' }
+      }
       hop = step.hop
       visited.push(hop.url)
     }
