@@ -7,6 +7,9 @@ export type UpstreamKind = 'manifest' | 'blob' | 'tags' | 'referrers' | 'token' 
  * - `framing`: the body is not framed by a Content-Length alone (chunked, none, invalid);
  * - `informational`: a 1xx head;
  * - `folded-head`: a header line continued on the next (obs-fold);
+ * - `invalid-head`: a head RFC 9112 says to reject (whitespace before a colon, a name
+ *   that is not a token, a control character in a value, a bare CR or LF), left to the
+ *   general client to judge;
  * - `redirect-limit`, `redirect-no-location`: a redirect not followed, whose body the
  *   transport never read.
  */
@@ -14,6 +17,7 @@ export const TRANSPORT_FALLBACK_REASONS = [
   'framing',
   'informational',
   'folded-head',
+  'invalid-head',
   'redirect-limit',
   'redirect-no-location',
 ] as const

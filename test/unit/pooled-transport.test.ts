@@ -286,3 +286,11 @@ t.test('a folded header line is left to the general client', async (t) => {
   const folded = await rawServer(t, 'HTTP/1.1 200 OK\r\nx-long: one\r\n two\r\ncontent-length: 2\r\n\r\nok')
   t.same(await pooled.get(new URL(`${folded}/x`), {}), { kind: 'unsupported', reason: 'folded-head' })
 })
+
+t.test('a head RFC 9112 rejects is left to the general client to judge', async (t) => {
+  const { pooled } = transport(t)
+  const spaced = await rawServer(t, 'HTTP/1.1 200 OK\r\ncontent-length : 2\r\n\r\nok')
+  t.same(await pooled.get(new URL(`${spaced}/x`), {}), { kind: 'unsupported', reason: 'invalid-head' })
+  const bareLf = await rawServer(t, 'HTTP/1.1 200 OK\ncontent-length: 2\n\nok')
+  t.same(await pooled.get(new URL(`${bareLf}/x`), {}), { kind: 'unsupported', reason: 'invalid-head' })
+})
