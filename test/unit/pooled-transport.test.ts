@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process'
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { once } from 'node:events'
 import { readFile } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
@@ -56,6 +57,28 @@ function transport(t: Test, options: Partial<ConstructorParameters<typeof Pooled
   return { pooled, segments }
 }
 
+/** The client sockets opened from now on (net's diagnostics channel announces each). */
+function clientSockets(t: Test): Socket[] {
+  const sockets: Socket[] = []
+  const opened = (message: unknown) => sockets.push((message as { socket: Socket }).socket)
+  subscribe('net.client.socket', opened)
+  t.teardown(() => unsubscribe('net.client.socket', opened))
+  return sockets
+}
+
+/** Resolves once a paused body holds as much as it asks for (its high-water mark). */
+function full(body: PooledBody): Promise<void> {
+  return new Promise((resolve) => {
+    // A 'readable' listener is told of each push while the buffer is under the mark.
+    const check = () => {
+      if (body.readableLength < body.readableHighWaterMark) return
+      body.off('readable', check)
+      resolve()
+    }
+    body.on('readable', check)
+  })
+}
+
 /** A GET the transport must answer itself. */
 async function respond(pooled: PooledTransport, ...args: Parameters<PooledTransport['get']>): Promise<PooledResponse> {
   const result = await pooled.get(...args)
@@ -103,14 +126,17 @@ t.test('connections are kept alive and reused, and a stale one is replaced', asy
     res.writeHead(200, { 'content-length': '5' }).end('hello')
   })
   const { pooled } = transport(t)
+  const opened = clientSockets(t)
   for (let i = 0; i < 3; i++) {
     const { bytes } = await drain((await respond(pooled, new URL(`${url}/x`), {})).body)
     t.equal(bytes.toString(), 'hello')
   }
   t.equal(connections(), 1, 'one connection for three requests')
+  t.equal(opened.length, 1)
   // The server drops its idle connections, as servers do after their keep-alive timeout.
+  const closed = once(opened[0]!, 'close')
   server.closeIdleConnections()
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  await closed
   const { bytes } = await drain((await respond(pooled, new URL(`${url}/x`), {})).body)
   t.equal(bytes.toString(), 'hello', 'answered on a new connection')
   t.equal(connections(), 2)
@@ -204,17 +230,25 @@ t.test('an abort ends the body with an AbortError and the connection with it', a
   const { pooled } = transport(t)
   const controller = new AbortController()
   const response = await respond(pooled, new URL(`${url}/slow`), {}, controller.signal)
-  setTimeout(() => controller.abort(), 50)
-  await t.rejects(drain(response.body), { name: 'AbortError' })
+  const chunks = response.body[Symbol.asyncIterator]() as AsyncIterator<Buffer>
+  const first = await chunks.next()
+  t.equal(first.done, false, 'the first bytes arrived')
+  releaseBytes(first.value as Buffer)
+  controller.abort()
+  await t.rejects(chunks.next(), { name: 'AbortError' })
 })
 
 t.test('a slow reader holds the socket back instead of buffering the body', async (t) => {
-  const { url } = await serve(t, (_req, res) => {
-    res.writeHead(200, { 'content-length': String(content.length) }).end(content)
+  const { url } = await serve(t, (req, res) => {
+    if (req.url === '/ping') res.writeHead(200, { 'content-length': '4' }).end('pong')
+    else res.writeHead(200, { 'content-length': String(content.length) }).end(content)
   })
   const { pooled, segments } = transport(t)
   const response = await respond(pooled, new URL(`${url}/big`), {})
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  await full(response.body)
+  // A round trip on another connection: the rest of the body has reached this side's
+  // socket meanwhile, and a socket still being read would have taken it in.
+  t.equal((await drain((await respond(pooled, new URL(`${url}/ping`), {})).body)).bytes.toString(), 'pong')
   t.ok(response.body.readableLength <= 2 * 1024 * 1024, `buffered ${response.body.readableLength} bytes`)
   t.ok((await drain(response.body)).bytes.equals(content))
   t.ok(segments.idle > 0)
@@ -262,11 +296,10 @@ t.test('https: the body is read into segments through TLS too', async (t) => {
 
 t.test('an abort while connecting ends the wait at once', async (t) => {
   // A server that accepts and never answers: the TLS handshake never completes.
-  const silent = createNetServer(() => {})
+  const controller = new AbortController()
+  const silent = createNetServer(() => controller.abort())
   const host = await listen(silent, t)
   const { pooled } = transport(t, { connectTimeoutMs: 10_000 })
-  const controller = new AbortController()
-  setTimeout(() => controller.abort(), 100)
   const started = Date.now()
   await t.rejects(pooled.get(new URL(`https://${host}/x`), {}, controller.signal), { name: 'AbortError' })
   t.ok(Date.now() - started < 5000, 'well before the connect timeout')
