@@ -37,6 +37,30 @@ interface Exchange {
  * One HTTP/1.1 connection whose socket reads land straight in pooled segments (the
  * socket's `onread`), so a body's bytes are never copied or allocated on the way in.
  */
+interface OnRead {
+  buffer: () => Buffer
+  callback: (n: number, buffer: Buffer) => boolean
+}
+
+function openSocket(url: URL, onread: OnRead, tls: TlsOptions | undefined): Socket {
+  const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80))
+  const host = url.hostname.replace(/^\[|\]$/g, '')
+  if (url.protocol !== 'https:') return netConnect({ host, port, onread })
+  const servername = isIP(host) === 0 ? host : undefined
+  // TLS sockets take `onread` too (Node 14.18+); the typings leave it out.
+  return tlsConnect({ host, port, servername, ALPNProtocols: ['http/1.1'], onread, ...tls } as TlsOptions)
+}
+
+/** The request head of a GET; a header holding a line break would smuggle another request. */
+function requestHead(path: string, host: string, headers: Record<string, string>): string {
+  const lines = [`GET ${path} HTTP/1.1`, `host: ${host}`]
+  for (const [name, value] of Object.entries(headers)) {
+    if (/[\r\n]/.test(name + value)) throw new Http1ProtocolError(`header ${name} holds a line break`)
+    lines.push(`${name}: ${value}`)
+  }
+  return `${lines.join('\r\n')}\r\n\r\n`
+}
+
 export class Connection {
   readonly socket: Socket
   /** The segment reads go into, which this connection holds one reference to. */
@@ -53,20 +77,7 @@ export class Connection {
     private readonly onClose: (connection: Connection) => void,
   ) {
     const onread = { buffer: () => this.room(), callback: (n: number, buffer: Buffer) => this.onRead(n, buffer) }
-    const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80))
-    const host = url.hostname.replace(/^\[|\]$/g, '')
-    this.socket =
-      url.protocol === 'https:'
-        ? // TLS sockets take `onread` too (Node 14.18+); the typings leave it out.
-          tlsConnect({
-            host,
-            port,
-            servername: isIP(host) === 0 ? host : undefined,
-            ALPNProtocols: ['http/1.1'],
-            onread,
-            ...options.tls,
-          } as TlsOptions)
-        : netConnect({ host, port, onread })
+    this.socket = openSocket(url, onread, options.tls)
     this.socket.setNoDelay(true)
     this.socket.setTimeout(options.connectTimeoutMs)
     this.connected = new Promise<void>((resolve, reject) => {
@@ -134,6 +145,15 @@ export class Connection {
       rest = Buffer.alloc(0)
       exchange.keepAlive = false
     }
+    const body = this.bodyOf(exchange)
+    Object.assign(exchange, { body, length, keepAlive: exchange.keepAlive && keepAlive })
+    exchange.resolve({ kind: 'response', status, headers, body })
+    // Bytes past the body (even an empty one) are a protocol error, never the next answer.
+    return this.onBody(exchange, rest)
+  }
+
+  /** The body of `exchange`, which reads the socket on demand and closes it when left early. */
+  private bodyOf(exchange: Exchange): PooledBody {
     const body = new PooledBody()
     body.onDemand = () => {
       if (this.exchange === exchange && !this.socket.destroyed) {
@@ -146,10 +166,7 @@ export class Connection {
       // A body left before its end takes the connection with it.
       if (this.exchange === exchange) this.socket.destroy()
     })
-    Object.assign(exchange, { body, length, keepAlive: exchange.keepAlive && keepAlive })
-    exchange.resolve({ kind: 'response', status, headers, body })
-    // Bytes past the body (even an empty one) are a protocol error, never the next answer.
-    return this.onBody(exchange, rest)
+    return body
   }
 
   /** Ends the exchange without a response: the caller asks again through its general client. */
@@ -211,11 +228,7 @@ export class Connection {
       await this.connected
       clearTimeout(this.idleTimer)
       if (this.socket.destroyed) throw new StaleConnection('connection closed while idle')
-      const lines = [`GET ${path} HTTP/1.1`, `host: ${this.url.host}`]
-      for (const [name, value] of Object.entries(headers)) {
-        if (/[\r\n]/.test(name + value)) throw new Http1ProtocolError(`header ${name} holds a line break`)
-        lines.push(`${name}: ${value}`)
-      }
+      const head = requestHead(path, this.url.host, headers)
       const response = new Promise<PooledResult>((resolve, reject) => {
         exchange = {
           reused,
@@ -231,7 +244,7 @@ export class Connection {
       })
       this.exchange = exchange
       this.socket.setTimeout(this.options.timeoutMs)
-      this.socket.write(`${lines.join('\r\n')}\r\n\r\n`)
+      this.socket.write(head)
       this.socket.resume()
       const result = await response
       if (result.kind === 'unsupported') forget()
