@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { Dispatcher } from 'undici'
+import { z } from 'zod'
 import { UpstreamContentError, UpstreamStatusError, pickRelayedHeaders } from '../errors.js'
 import { readLimited } from '../http/body.js'
 import { failureReason, toTransportError } from '../http/transport-errors.js'
@@ -22,11 +23,16 @@ export interface TokenRequest {
   basicAuthorization?: string
 }
 
-interface TokenResponse {
-  token?: unknown
-  access_token?: unknown
-  expires_in?: unknown
-}
+/**
+ * A realm's answer: Docker's `token`, or OAuth2's `access_token` (Distribution's token
+ * spec allows both). A field of the wrong type counts as absent, as a missing
+ * `expires_in` does.
+ */
+const tokenResponseSchema = z.object({
+  token: z.string().min(1).optional().catch(undefined),
+  access_token: z.string().min(1).optional().catch(undefined),
+  expires_in: z.number().optional().catch(undefined),
+})
 
 /** How long to keep a token: its lifetime less a margin, and never less than a second. */
 export function tokenCacheTtlMs(expiresInSeconds: unknown): number {
@@ -100,17 +106,16 @@ export class TokenService {
     if (response.statusCode !== 200) {
       throw new UpstreamStatusError(response.statusCode, pickRelayedHeaders(response.headers), body)
     }
-    let parsed: TokenResponse
+    let json: unknown
     try {
-      parsed = JSON.parse(body.toString('utf8')) as TokenResponse
+      json = JSON.parse(body.toString('utf8'))
     } catch {
       throw new UpstreamContentError(`token realm ${url.host} answered without JSON`)
     }
-    const token = typeof parsed.token === 'string' ? parsed.token : parsed.access_token
-    if (typeof token !== 'string' || token === '') {
-      throw new UpstreamContentError(`token realm ${url.host} answered without a token`)
-    }
-    return { token, ttlMs: tokenCacheTtlMs(parsed.expires_in) }
+    const parsed = tokenResponseSchema.safeParse(json)
+    const token = parsed.data?.token ?? parsed.data?.access_token
+    if (token === undefined) throw new UpstreamContentError(`token realm ${url.host} answered without a token`)
+    return { token, ttlMs: tokenCacheTtlMs(parsed.data?.expires_in) }
   }
 }
 

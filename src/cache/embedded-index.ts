@@ -1,27 +1,10 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { BlobRecord, Index, IndexStats, Pin, TagKey, TagRecord, Verdict } from './cache-index.js'
-import { parseTagKeyString, tagKeyString } from './cache-index.js'
+import { tagKeyString } from './cache-index.js'
 import { Journal } from './journal.js'
 import { PinFile } from './pin-file.js'
-
-function isTagRecord(key: string, value: unknown): value is TagRecord {
-  const r = value as Partial<TagRecord> | null
-  return (
-    parseTagKeyString(key) !== undefined &&
-    typeof r === 'object' &&
-    r !== null &&
-    typeof r.digest === 'string' &&
-    typeof r.mediaType === 'string' &&
-    typeof r.size === 'number' &&
-    typeof r.checkedAt === 'number'
-  )
-}
-
-function isVerdict(_key: string, value: unknown): value is Verdict {
-  const v = value as Partial<Verdict> | null
-  return typeof v === 'object' && v !== null && typeof v.isPublic === 'boolean' && typeof v.checkedAt === 'number'
-}
+import { TAG_JOURNAL, VERDICT_JOURNAL } from './records.js'
 
 const verdictKey = (upstream: string, repo: string) => `${upstream} ${repo}`
 
@@ -44,8 +27,8 @@ export class EmbeddedIndex implements Index {
   /** `dir` holds the index's own files (inside the cache dir). */
   static async open(dir: string): Promise<EmbeddedIndex> {
     await mkdir(dir, { recursive: true })
-    const tags = await Journal.open(join(dir, 'tags.jsonl'), isTagRecord)
-    const verdicts = await Journal.open(join(dir, 'verdicts.jsonl'), isVerdict)
+    const tags = await Journal.open(join(dir, 'tags.jsonl'), TAG_JOURNAL)
+    const verdicts = await Journal.open(join(dir, 'verdicts.jsonl'), VERDICT_JOURNAL)
     return new EmbeddedIndex(tags, verdicts, new PinFile(join(dir, 'pins.jsonl')))
   }
 

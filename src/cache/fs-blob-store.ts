@@ -3,11 +3,19 @@ import { createReadStream } from 'node:fs'
 import { pipeline } from 'node:stream/promises'
 import { mkdir, open, opendir, readdir, readFile, rm, stat, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
+import { z } from 'zod'
 import { createDigester, parseDigest } from '../oci/digest.js'
 import type { BlobStore, BlobWriter, ExpectedBlob, OpenBlob, StoredBlob, WriterOptions } from './blob-store.js'
 import { FsBlobWriter, throwAsDiskFull } from './fs-blob-writer.js'
+import { parseRecord } from './records.js'
 
 const META_SUFFIX = '.json'
+
+/** The small file beside a manifest. A field that is not a string counts as absent. */
+const blobMetaSchema = z.object({
+  mediaType: z.string().optional().catch(undefined),
+  upstream: z.string().optional().catch(undefined),
+})
 
 interface BlobMeta {
   mediaType?: string
@@ -149,15 +157,12 @@ export function openBlob(handle: FileHandle, size: number): OpenBlob {
   }
 }
 
+/** A blob's meta file; none (a layer has none), or one that is unreadable or invalid, is no meta. */
 async function readMeta(path: string): Promise<BlobMeta> {
-  try {
-    const parsed = JSON.parse(await readFile(path + META_SUFFIX, 'utf8')) as BlobMeta
-    return {
-      ...(typeof parsed.mediaType === 'string' ? { mediaType: parsed.mediaType } : {}),
-      ...(typeof parsed.upstream === 'string' ? { upstream: parsed.upstream } : {}),
-    }
-  } catch {
-    return {}
+  const meta = parseRecord(blobMetaSchema, await readFile(path + META_SUFFIX, 'utf8').catch(() => undefined))
+  return {
+    ...(meta?.mediaType === undefined ? {} : { mediaType: meta.mediaType }),
+    ...(meta?.upstream === undefined ? {} : { upstream: meta.upstream }),
   }
 }
 

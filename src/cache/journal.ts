@@ -1,4 +1,6 @@
 import { appendFile, readFile, rename, writeFile } from 'node:fs/promises'
+import { z } from 'zod'
+import { parseRecord, type JournalSchema } from './records.js'
 
 /** Below this many appended lines a journal is never rewritten. */
 const COMPACT_MIN_LINES = 10_000
@@ -22,13 +24,18 @@ export class Journal<T> {
   private tail: Promise<void> = Promise.resolve()
   private appended = 0
 
+  private readonly line: z.ZodType<Line<T>>
+
   private constructor(
     private readonly path: string,
-    private readonly isValid: (key: string, value: unknown) => value is T,
-  ) {}
+    schema: JournalSchema<T>,
+  ) {
+    // A line without a record is a delete.
+    this.line = z.object({ k: schema.key, r: schema.record.optional() })
+  }
 
-  static async open<T>(path: string, isValid: (key: string, value: unknown) => value is T): Promise<Journal<T>> {
-    const journal = new Journal(path, isValid)
+  static async open<T>(path: string, schema: JournalSchema<T>): Promise<Journal<T>> {
+    const journal = new Journal(path, schema)
     await journal.replay()
     return journal
   }
@@ -44,11 +51,8 @@ export class Journal<T> {
   }
 
   /** The map a journal file holds now, read without touching the file. */
-  static async snapshot<T>(
-    path: string,
-    isValid: (key: string, value: unknown) => value is T,
-  ): Promise<Map<string, T>> {
-    const journal = new Journal(path, isValid)
+  static async snapshot<T>(path: string, schema: JournalSchema<T>): Promise<Map<string, T>> {
+    const journal = new Journal(path, schema)
     await journal.load()
     return journal.entries
   }
@@ -79,16 +83,9 @@ export class Journal<T> {
     return true
   }
 
+  /** A torn or invalid line is skipped, as if it had never been written. */
   private parse(line: string): Line<T> | undefined {
-    if (line.trim() === '') return undefined
-    try {
-      const entry = JSON.parse(line) as { k?: unknown; r?: unknown }
-      if (typeof entry.k !== 'string') return undefined
-      if (entry.r === undefined) return { k: entry.k }
-      return this.isValid(entry.k, entry.r) ? { k: entry.k, r: entry.r } : undefined
-    } catch {
-      return undefined
-    }
+    return line.trim() === '' ? undefined : parseRecord(this.line, line)
   }
 
   private async compact(): Promise<void> {

@@ -29,6 +29,6 @@ export async function openIndex(
   if (!(await firstConnection(client, config.redisTimeoutMs * 4))) {
     log.warn({}, 'Redis index not reachable at start; serving from disk until it is')
   }
-  opened.index = new RedisIndex(client, config.redisPrefix, config.replica?.advertiseUrl ?? 'local')
+  opened.index = new RedisIndex(client, config.redisPrefix, config.replica?.advertiseUrl ?? 'local', log)
   return opened.index
 }

@@ -1,10 +1,7 @@
 import { appendFile } from 'node:fs/promises'
 import type { Pin } from './cache-index.js'
 import { Journal } from './journal.js'
-
-function isDigestList(_key: string, value: unknown): value is string[] {
-  return Array.isArray(value) && value.every((d) => typeof d === 'string')
-}
+import { PIN_JOURNAL } from './records.js'
 
 /**
  * The embedded index's pins, in a journal file read afresh each time: pins are set by the
@@ -15,7 +12,7 @@ export class PinFile {
   constructor(private readonly path: string) {}
 
   async pins(): Promise<Pin[]> {
-    const entries = await Journal.snapshot(this.path, isDigestList)
+    const entries = await Journal.snapshot(this.path, PIN_JOURNAL)
     return [...entries].map(([image, digests]) => ({ image, digests: [...digests] }))
   }
 

@@ -1,6 +1,9 @@
 import { LRUCache } from 'lru-cache'
+import type { z } from 'zod'
 import type { BlobRecord, Index, IndexStats, Pin, TagKey, TagRecord, Verdict } from './cache-index.js'
 import { tagKeyString } from './cache-index.js'
+import { silentLogger, type Logger } from '../logger.js'
+import { parseRecord, pinDigestsSchema, tagRecordSchema, verdictSchema } from './records.js'
 import type { RedisClient } from './redis-connection.js'
 
 /**
@@ -77,6 +80,7 @@ export class RedisIndex implements Index {
     client: RedisClient,
     prefix: string,
     private readonly replica = 'local',
+    private readonly log: Logger = silentLogger,
   ) {
     client.defineCommand('putBlob', { numberOfKeys: 4, lua: PUT_BLOB })
     client.defineCommand('deleteBlob', { numberOfKeys: 4, lua: DELETE_BLOB })
@@ -206,7 +210,7 @@ export class RedisIndex implements Index {
 
   async getTag(key: TagKey): Promise<TagRecord | undefined> {
     const k = this.key('tag', tagKeyString(key))
-    return this.cached(k, async () => parse<TagRecord>(await this.redis.get(k)))
+    return this.cached(k, async () => this.parse(tagRecordSchema, k, await this.redis.get(k)))
   }
 
   /** The accept keys a tag has mappings for, so all of them can be found. */
@@ -231,15 +235,15 @@ export class RedisIndex implements Index {
     if (accepts.length === 0) return []
     const keys = accepts.map((accept) => this.key('tag', tagKeyString({ upstream, repo, tag, accept })))
     const values = await this.redis.mget(...keys)
-    return values.flatMap((v) => {
-      const record = parse<TagRecord>(v)
+    return values.flatMap((v, i) => {
+      const record = this.parse(tagRecordSchema, keys[i]!, v)
       return record === undefined ? [] : [record]
     })
   }
 
   async getVerdict(upstream: string, repo: string): Promise<Verdict | undefined> {
     const k = this.key('verdict', `${upstream} ${repo}`)
-    return this.cached(k, async () => parse<Verdict>(await this.redis.get(k)))
+    return this.cached(k, async () => this.parse(verdictSchema, k, await this.redis.get(k)))
   }
 
   async putVerdict(upstream: string, repo: string, verdict: Verdict): Promise<void> {
@@ -258,12 +262,20 @@ export class RedisIndex implements Index {
 
   async pins(): Promise<Pin[]> {
     const all = await this.redis.hgetall(this.key('pins'))
-    return Object.entries(all).map(([image, digests]) => ({ image, digests: parse<string[]>(digests) ?? [] }))
+    return Object.entries(all).map(([image, digests]) => ({
+      image,
+      digests: this.parse(pinDigestsSchema, `${this.key('pins')} ${image}`, digests) ?? [],
+    }))
   }
 
   async stats(): Promise<IndexStats> {
     const stats = await this.redis.hgetall(this.statsKey)
     return { blobs: Number(stats.blobs ?? 0), bytes: Number(stats.bytes ?? 0) }
+  }
+
+  /** A value read back; one that does not fit its schema (another writer, a hand edit) counts as absent. */
+  private parse<T>(schema: z.ZodType<T>, key: string, text: string | null): T | undefined {
+    return parseRecord(schema, text, (reason) => this.log.warn({ key, reason }, 'invalid index record ignored'))
   }
 
   async ping(): Promise<void> {
@@ -275,14 +287,5 @@ export class RedisIndex implements Index {
     await this.flushTouches().catch(() => {})
     if (this.redis.status === 'ready') await this.redis.quit().catch(() => {})
     this.redis.disconnect()
-  }
-}
-
-function parse<T>(text: string | null): T | undefined {
-  if (text === null) return undefined
-  try {
-    return JSON.parse(text) as T
-  } catch {
-    return undefined
   }
 }

@@ -1,10 +1,11 @@
 import { join } from 'node:path'
+import { z } from 'zod'
 import type { Pin, TagRecord } from '../cache/cache-index.js'
-import { parseTagKeyString } from '../cache/cache-index.js'
 import { FsBlobStore } from '../cache/fs-blob-store.js'
 import { Journal } from '../cache/journal.js'
 import { openIndex } from '../cache/open-index.js'
 import { PinFile } from '../cache/pin-file.js'
+import { parseRecord, TAG_JOURNAL } from '../cache/records.js'
 import type { Config } from '../config/schema.js'
 import type { Logger } from '../logger.js'
 import { parseDigest } from '../oci/digest.js'
@@ -30,10 +31,7 @@ async function pinIndex(config: Config, log: Logger): Promise<PinIndex> {
   const pins = new PinFile(join(dir, 'pins.jsonl'))
   return {
     findTags: async (upstream, repo, tag) => {
-      const tags = await Journal.snapshot(join(dir, 'tags.jsonl'), (key, value): value is TagRecord => {
-        const parsed = parseTagKeyString(key)
-        return parsed !== undefined && typeof (value as TagRecord).digest === 'string'
-      })
+      const tags = await Journal.snapshot(join(dir, 'tags.jsonl'), TAG_JOURNAL)
       return [...tags].filter(([k]) => k.startsWith(`${upstream} ${repo} ${tag} `)).map(([, r]) => r)
     },
     pin: (image, digests) => pins.pin(image, digests),
@@ -43,11 +41,13 @@ async function pinIndex(config: Config, log: Logger): Promise<PinIndex> {
   }
 }
 
-interface ManifestJson {
-  config?: { digest?: unknown }
-  layers?: Array<{ digest?: unknown }>
-  manifests?: Array<{ digest?: unknown }>
-}
+/** What a pin needs of a manifest or an index: the digests it names. */
+const descriptor = z.object({ digest: z.string() })
+const manifestSchema = z.object({
+  config: descriptor.optional(),
+  layers: z.array(descriptor).optional(),
+  manifests: z.array(descriptor).optional(),
+})
 
 /** Every digest an image needs, from the cache: its manifests (all platforms), configs, layers. */
 async function cachedDigests(store: FsBlobStore, roots: string[]): Promise<string[]> {
@@ -57,13 +57,14 @@ async function cachedDigests(store: FsBlobStore, roots: string[]): Promise<strin
     const body = await store.read(digest)
     if (body === undefined) throw new Error(`${digest} is not cached: pull the image through the mirror first`)
     found.add(digest)
-    const manifest = JSON.parse(body.toString('utf8')) as ManifestJson
+    const manifest = parseRecord(manifestSchema, body.toString('utf8'))
+    if (manifest === undefined) throw new Error(`${digest} is not a manifest an image can be pinned by`)
     for (const child of manifest.manifests ?? []) {
       // A platform the site never pulled is not cached; an index may still be pinned.
-      if (typeof child.digest === 'string' && (await store.stat(child.digest)) !== undefined) await walk(child.digest)
+      if ((await store.stat(child.digest)) !== undefined) await walk(child.digest)
     }
     for (const blob of [manifest.config, ...(manifest.layers ?? [])]) {
-      if (typeof blob?.digest === 'string') found.add(parseDigest(blob.digest).value)
+      if (blob !== undefined) found.add(parseDigest(blob.digest).value)
     }
   }
   for (const root of roots) await walk(root)

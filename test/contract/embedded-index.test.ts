@@ -1,4 +1,4 @@
-import { appendFile, readFile } from 'node:fs/promises'
+import { appendFile, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { EmbeddedIndex } from '../../src/cache/embedded-index.js'
@@ -50,4 +50,31 @@ t.test('the journal is compacted when it is reopened', async (t) => {
   t.equal(lines.length, 1)
   t.equal((await reopened.getTag(key))?.checkedAt, 49)
   await reopened.close()
+})
+
+t.test('journal lines that do not fit their schema are skipped, as if never written', async (t) => {
+  const dir = await makeTempDir('embedded-index')
+  t.teardown(dir.remove)
+  const line = (k: string, r: unknown) => JSON.stringify({ k, r }) + '\n'
+  await writeFile(
+    join(dir.path, 'tags.jsonl'),
+    line('r library/x t 7f', record) +
+      line('r library/x t 7f', { ...record, size: '1' }) +
+      line('not a tag key', record) +
+      line('r library/x u 7f', { digest: record.digest }) +
+      '[1,2]\n',
+  )
+  await writeFile(
+    join(dir.path, 'verdicts.jsonl'),
+    line('r library/x', { isPublic: true, checkedAt: 1 }) + line('r library/y', { isPublic: 'yes', checkedAt: 1 }),
+  )
+  await writeFile(join(dir.path, 'pins.jsonl'), line('library/x:1', ['sha256:1']) + line('library/y:1', [1]))
+  const index = await EmbeddedIndex.open(dir.path)
+  t.teardown(() => index.close())
+  t.same(await index.getTag(key), record, 'the valid line stands; the invalid one after it changed nothing')
+  t.equal(await index.getTag({ ...key, tag: 'u' }), undefined)
+  t.same(await index.findTags('r', 'library/x', 't'), [record])
+  t.same(await index.getVerdict('r', 'library/x'), { isPublic: true, checkedAt: 1 })
+  t.equal(await index.getVerdict('r', 'library/y'), undefined)
+  t.same(await index.pins(), [{ image: 'library/x:1', digests: ['sha256:1'] }])
 })

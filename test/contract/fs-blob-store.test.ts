@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto'
 import { mkdir, readdir, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import t from 'tap'
 import type { BlobStore } from '../../src/cache/blob-store.js'
 import { FsBlobStore } from '../../src/cache/fs-blob-store.js'
@@ -44,4 +45,27 @@ t.test('stray files in the blob tree are not listed', async (t) => {
   const listed = []
   for await (const blob of store.list()) listed.push(blob)
   t.same(listed, [])
+})
+
+t.test("a manifest's meta file that is not JSON, or holds the wrong types, counts as no meta", async (t) => {
+  const dir = await makeTempDir('blob-store')
+  t.teardown(dir.remove)
+  const store = new FsBlobStore(dir.path)
+  await store.init()
+  const data = Buffer.from('{"schemaVersion":2}')
+  const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`
+  const path = store.pathOf(digest)
+  await mkdir(dirname(path), { recursive: true })
+  await writeFile(path, data)
+  const cases: Array<[string, string, object]> = [
+    ['not JSON', '{"mediaType":', {}],
+    ['not an object', '["x"]', {}],
+    ['wrong types', '{"mediaType":7,"upstream":"u"}', { upstream: 'u' }],
+    ['valid', '{"mediaType":"m","upstream":"u"}', { mediaType: 'm', upstream: 'u' }],
+  ]
+  for (const [name, meta, expected] of cases) {
+    await writeFile(`${path}.json`, meta)
+    const { digest: _d, size: _s, mtimeMs: _m, ...rest } = (await store.stat(digest))!
+    t.same(rest, expected, name)
+  }
 })

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import type { Index } from '../../src/cache/cache-index.js'
-import { connectRedis } from '../../src/cache/redis-connection.js'
+import { connectRedis, firstConnection } from '../../src/cache/redis-connection.js'
 import { RedisIndex } from '../../src/cache/redis-index.js'
 import { RedisPeers } from '../../src/cache/redis-peers.js'
 import { silentLogger } from '../../src/logger.js'
@@ -98,4 +98,29 @@ t.test("a dead replica's records expire: holders forgotten when met, its own key
   if (plan.kind === 'upstream') await plan.release()
   t.same(await a.holders(digest), [], 'and is forgotten as a holder')
   t.equal(await check.exists(`gone:{idx}:blob:${digest}`), 0, 'a blob no one holds is forgotten')
+})
+
+t.test('values in Redis that do not fit their schema count as absent, and are logged', async (t) => {
+  const client = connectRedis({ url: redis.url, timeoutMs: 1000, log: silentLogger })
+  await firstConnection(client, 5000)
+  const warnings: Array<Record<string, unknown>> = []
+  const log = { ...silentLogger, warn: (fields: object) => warnings.push({ ...fields }) }
+  const index = new RedisIndex(client, 'invalid:', 'local', log)
+  t.teardown(() => index.close())
+  const key = { upstream: 'u', repo: 'r', tag: 't', accept: '0' }
+  const record = { digest: `sha256:${'4'.repeat(64)}`, mediaType: 'm', size: 1, checkedAt: 1 }
+  await index.putTag(key, record)
+  await index.putTag({ ...key, accept: '1' }, record)
+  await client.set('invalid:{idx}:tag:u r t 1', JSON.stringify({ ...record, size: 'big' }))
+  await client.set('invalid:{idx}:tag:u r t 2', '{"digest":')
+  await client.sadd('invalid:{idx}:accepts:u r t', '2')
+  await client.set('invalid:{idx}:verdict:u r', JSON.stringify({ isPublic: 'yes', checkedAt: 1 }))
+  await client.hset('invalid:{idx}:pins', 'library/x:1', '{}')
+  t.equal(await index.getTag({ ...key, accept: '1' }), undefined, 'a tag record of the wrong shape')
+  t.equal(await index.getTag({ ...key, accept: '2' }), undefined, 'one that is not JSON')
+  t.same(await index.findTags('u', 'r', 't'), [record], 'only the valid mapping is found')
+  t.equal(await index.getVerdict('u', 'r'), undefined)
+  t.same(await index.pins(), [{ image: 'library/x:1', digests: [] }])
+  t.ok(warnings.length >= 4, 'each was logged')
+  t.match(warnings[0], { key: 'invalid:{idx}:tag:u r t 1' })
 })
