@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { MirrorError } from '../errors.js'
 import type { Mirror } from '../mirror/mirror.js'
 import { parseDigest } from '../oci/digest.js'
@@ -25,11 +25,11 @@ export function registerPeerRoutes(
   secret: string,
   countSent: PullRouteDeps['countSent'],
 ): void {
-  app.get('/_peer/blobs/:digest', async (request: FastifyRequest, reply: FastifyReply) => {
+  app.get<{ Params: { digest: string } }>('/_peer/blobs/:digest', async (request, reply) => {
     if (!sameSecret(request.headers[PEER_SECRET_HEADER], secret)) {
       throw new MirrorError('DENIED', 403, 'peers only')
     }
-    const digest = parseDigest((request.params as { digest: string }).digest)
+    const digest = parseDigest(request.params.digest)
     const body = await mirror.blobs.forPeer(digest, request.headers.range)
     reply.headers({ 'content-type': 'application/octet-stream', 'docker-content-digest': digest.value })
     if (body.range !== undefined && body.size !== undefined) {

@@ -29,8 +29,17 @@ const IMMUTABLE = 'public, max-age=31536000, immutable'
 /** A private repository's content: the client may keep it, no shared cache may. */
 const PRIVATE = 'private'
 
-function firstQuery(request: FastifyRequest, name: string): string | undefined {
-  const value = (request.query as Record<string, string | string[] | undefined>)[name]
+/** The query parameters the pull API reads; a repeated one arrives as an array. */
+interface PullQuery {
+  n?: string | string[]
+  last?: string | string[]
+  artifactType?: string | string[]
+}
+
+type PullRequest = FastifyRequest<{ Querystring: PullQuery }>
+
+function firstQuery(request: PullRequest, name: keyof PullQuery): string | undefined {
+  const value = request.query[name]
   return Array.isArray(value) ? value[0] : value
 }
 
@@ -116,7 +125,7 @@ export async function sendBody(
   })
 }
 
-async function tags(deps: PullRouteDeps, request: FastifyRequest, reply: FastifyReply, name: string) {
+async function tags(deps: PullRouteDeps, request: PullRequest, reply: FastifyReply, name: string) {
   const { mirror } = deps
   const repo = mirror.repository(name)
   const n = parsePageSize(firstQuery(request, 'n'))
@@ -130,13 +139,7 @@ async function tags(deps: PullRouteDeps, request: FastifyRequest, reply: Fastify
   return reply.send({ name: list.name, tags: list.page.items })
 }
 
-async function referrers(
-  deps: PullRouteDeps,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  name: string,
-  text: string,
-) {
+async function referrers(deps: PullRouteDeps, request: PullRequest, reply: FastifyReply, name: string, text: string) {
   const { mirror } = deps
   const repo = mirror.repository(name)
   const digest = parseDigest(text)
@@ -155,7 +158,7 @@ async function referrers(
  * model (catalog, upload sessions) go to `forward`, unchanged.
  */
 export function registerPullRoutes(scope: FastifyInstance, deps: PullRouteDeps): void {
-  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+  const handler = async (request: PullRequest, reply: FastifyReply) => {
     const path = parseApiPath(request.url)
     switch (path.kind) {
       case 'ping':
@@ -172,6 +175,6 @@ export function registerPullRoutes(scope: FastifyInstance, deps: PullRouteDeps):
         return deps.forward(request, reply)
     }
   }
-  scope.route({ method: ['GET', 'HEAD'], url: '/v2', handler })
-  scope.route({ method: ['GET', 'HEAD'], url: '/v2/*', handler })
+  scope.route<{ Querystring: PullQuery }>({ method: ['GET', 'HEAD'], url: '/v2', handler })
+  scope.route<{ Querystring: PullQuery }>({ method: ['GET', 'HEAD'], url: '/v2/*', handler })
 }

@@ -80,7 +80,9 @@ function record(request: FastifyRequest, reply: FastifyReply, metrics: Metrics, 
  */
 export function installRequestRecord(app: FastifyInstance, metrics: Metrics, pulled?: PullCounter): void {
   app.decorateRequest('cacheOutcome', undefined)
-  app.decorateRequest('upstreamTrace', null as unknown as UpstreamTrace)
+  // An object per request, so it is set here and not shared through the prototype
+  // (fastify's guidance for reference types).
+  app.decorateRequest('upstreamTrace')
   app.addHook('onRequest', async (request, reply) => {
     request.upstreamTrace = {}
     reply.raw.once('close', () => record(request, reply, metrics, pulled))
