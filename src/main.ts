@@ -6,7 +6,7 @@ import { buildApp } from './app.js'
 import { listPins, pinImage, unpinImage } from './cli/pins.js'
 import { reindex } from './cli/reindex.js'
 import { ConfigError, loadConfig } from './config/load.js'
-import { OPTIONS, type RawSettings } from './config/options.js'
+import { helpText, OPTIONS, type RawSettings } from './config/options.js'
 import type { Config } from './config/schema.js'
 import { REDACTED_PATHS } from './logger.js'
 import { VERSION } from './version.js'
@@ -41,7 +41,7 @@ async function serve(flags: Flags): Promise<void> {
 function withSettings(command: Command): Command {
   command.option('--config <file>', 'YAML or JSON config file (env MIRROR_CONFIG)')
   for (const option of OPTIONS) {
-    command.option(option.flag, `${option.description} (env ${option.env}; default ${option.defaultText})`)
+    command.option(option.flag, helpText(option))
   }
   return command
 }

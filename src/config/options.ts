@@ -1,15 +1,19 @@
 /**
- * Every setting, once: its config-file key, environment variable, flag and description.
- * The loader, the command line and the README's configuration table follow this list.
+ * Every setting, once: its config-file key, environment variable, flag, description and
+ * default. The schema takes its defaults from here; the loader, the command line's help
+ * and the README's configuration table (`npm run docs`) follow this list.
  */
 export interface OptionSpec {
   /** Key in the config file and in the raw settings object. */
   readonly key: string
   readonly env: string
   readonly flag: string
+  /** Markdown: `code` in backticks. */
   readonly description: string
-  /** The default as the README states it. */
-  readonly defaultText: string
+  /** The value the setting has when none is given. */
+  readonly default?: string | number
+  /** Said instead of a value where there is none: the default is computed, or the setting is off. */
+  readonly defaultText?: string
 }
 
 export const OPTIONS = [
@@ -17,43 +21,43 @@ export const OPTIONS = [
     key: 'listen',
     env: 'MIRROR_LISTEN',
     flag: '--listen <host:port>',
-    description: 'address to serve on',
-    defaultText: '0.0.0.0:5000',
+    description: 'address to serve on (`host:port`, `[::]:port`)',
+    default: '0.0.0.0:5000',
   },
   {
     key: 'upstream',
     env: 'MIRROR_UPSTREAM',
     flag: '--upstream <url>',
     description: 'upstream registry base URL (http or https)',
-    defaultText: 'https://registry-1.docker.io',
+    default: 'https://registry-1.docker.io',
   },
   {
     key: 'cacheDir',
     env: 'MIRROR_CACHE_DIR',
     flag: '--cache-dir <dir>',
     description: 'root of the on-disk cache',
-    defaultText: './data',
+    default: './data',
   },
   {
     key: 'redisUrl',
     env: 'MIRROR_REDIS_URL',
     flag: '--redis-url <url>',
-    description: 'Redis for the index; unset means the embedded index',
-    defaultText: 'unset',
+    description:
+      'Redis for the index (`redis://`, `rediss://`, `redis-sentinel://`, `redis-cluster://`); unset means the embedded index',
   },
   {
     key: 'redisPrefix',
     env: 'MIRROR_REDIS_PREFIX',
     flag: '--redis-prefix <prefix>',
     description: 'prefix of every Redis key, so several mirrors can share one Redis',
-    defaultText: 'registry-mirror:',
+    default: 'registry-mirror:',
   },
   {
     key: 'redisTimeoutMs',
     env: 'MIRROR_REDIS_TIMEOUT_MS',
     flag: '--redis-timeout-ms <ms>',
     description: 'longest a request waits on Redis; past it the mirror serves without the index',
-    defaultText: '500',
+    default: 500,
   },
   {
     key: 'maxCacheSize',
@@ -68,21 +72,21 @@ export const OPTIONS = [
     flag: '--memory-cache-size <size>',
     description:
       'memory for the most recently read small blobs (each at most an eighth of it), sent without reading the disk; `0` turns it off',
-    defaultText: '64MiB',
+    default: '64MiB',
   },
   {
     key: 'cacheHighWatermark',
     env: 'MIRROR_CACHE_HIGH_WATERMARK',
     flag: '--cache-high-watermark <fraction>',
     description: 'eviction starts when the cache exceeds this fraction of the bound',
-    defaultText: '0.9',
+    default: 0.9,
   },
   {
     key: 'cacheLowWatermark',
     env: 'MIRROR_CACHE_LOW_WATERMARK',
     flag: '--cache-low-watermark <fraction>',
     description: 'and stops when it is back under this fraction',
-    defaultText: '0.8',
+    default: 0.8,
   },
   {
     key: 'advertiseUrl',
@@ -90,28 +94,26 @@ export const OPTIONS = [
     flag: '--advertise-url <url>',
     description:
       "this replica's address for its peers, like `http://10.0.0.5:5000`; required when replicas share a Redis",
-    defaultText: 'unset',
   },
   {
     key: 'peerSecret',
     env: 'MIRROR_PEER_SECRET',
     flag: '--peer-secret <secret>',
     description: 'shared secret replicas present on their internal route',
-    defaultText: 'unset',
   },
   {
     key: 'logLevel',
     env: 'MIRROR_LOG_LEVEL',
     flag: '--log-level <level>',
     description: 'pino level: fatal, error, warn, info, debug, trace, silent',
-    defaultText: 'info',
+    default: 'info',
   },
   {
     key: 'tagTtl',
     env: 'MIRROR_TAG_TTL',
     flag: '--tag-ttl <seconds>',
-    description: 'how long a cached tag is served before it is re-checked upstream with a HEAD',
-    defaultText: '300',
+    description: 'seconds a cached tag is served before it is re-checked upstream with a HEAD',
+    default: 300,
   },
   {
     key: 'defaultNamespace',
@@ -124,57 +126,54 @@ export const OPTIONS = [
     key: 'upstreamConnectTimeout',
     env: 'MIRROR_UPSTREAM_CONNECT_TIMEOUT',
     flag: '--upstream-connect-timeout <seconds>',
-    description: 'time allowed to connect to the upstream',
-    defaultText: '10',
+    description: 'seconds allowed to connect to the upstream',
+    default: 10,
   },
   {
     key: 'upstreamTimeout',
     env: 'MIRROR_UPSTREAM_TIMEOUT',
     flag: '--upstream-timeout <seconds>',
-    description: 'time the upstream may stay silent, waiting for headers or between body bytes',
-    defaultText: '60',
+    description: 'seconds the upstream may stay silent, waiting for headers or between body bytes',
+    default: 60,
   },
   {
     key: 'upstreamUsername',
     env: 'MIRROR_UPSTREAM_USERNAME',
     flag: '--upstream-username <user>',
     description: "the mirror's own upstream account (rate limits); used only for repositories verified public",
-    defaultText: 'unset',
   },
   {
     key: 'upstreamPassword',
     env: 'MIRROR_UPSTREAM_PASSWORD',
     flag: '--upstream-password <password>',
     description: 'password or access token of that account',
-    defaultText: 'unset',
   },
   {
     key: 'verdictTtl',
     env: 'MIRROR_VERDICT_TTL',
     flag: '--verdict-ttl <seconds>',
-    description: 'how long a public/private verdict on a repository is trusted before it is checked again',
-    defaultText: '600',
+    description: 'seconds a public/private verdict on a repository is trusted before it is checked again',
+    default: 600,
   },
   {
     key: 'authRealm',
     env: 'MIRROR_AUTH_REALM',
     flag: '--auth-realm <mirror|upstream>',
-    description: "realm in the challenges clients get: the mirror's /token endpoint, or the upstream's own",
-    defaultText: 'mirror',
+    description:
+      "realm in the challenges clients get: `mirror` (the mirror's `/token`) or `upstream` (the upstream's own)",
+    default: 'mirror',
   },
   {
     key: 'publicUrl',
     env: 'MIRROR_PUBLIC_URL',
     flag: '--public-url <url>',
     description: "the mirror's URL as clients reach it, for the token realm; by default from each request's Host",
-    defaultText: 'unset',
   },
   {
     key: 'metricsListen',
     env: 'MIRROR_METRICS_LISTEN',
     flag: '--metrics-listen <host:port>',
     description: 'a second address serving only /metrics, /healthz and /readyz (they are on the main port too)',
-    defaultText: 'unset',
   },
   {
     key: 'metricsTopRepositories',
@@ -182,11 +181,31 @@ export const OPTIONS = [
     flag: '--metrics-top-repositories <n>',
     description:
       'export pulls of the n most pulled public repositories, with the repository as a label (`registry_mirror_repository_pulls_total`); 0 exports none',
-    defaultText: '0',
+    default: 0,
   },
 ] as const satisfies readonly OptionSpec[]
 
-export type OptionKey = (typeof OPTIONS)[number]['key']
+type Option = (typeof OPTIONS)[number]
+
+export type OptionKey = Option['key']
 
 /** Settings as they arrive from a file, the environment or flags, before validation. */
 export type RawSettings = Partial<Record<OptionKey, unknown>>
+
+/** One setting's entry, typed as the list states it: `optionOf('listen').default` is `'0.0.0.0:5000'`. */
+export function optionOf<K extends OptionKey>(key: K): Extract<Option, { key: K }> {
+  const option = OPTIONS.find((o): o is Extract<Option, { key: K }> => o.key === key)
+  if (option === undefined) throw new Error(`no option ${key}`)
+  return option
+}
+
+/** The default as the help and the README say it: the value, or what stands for it. */
+export function defaultShown(option: OptionSpec, code: (value: string) => string = (value) => value): string {
+  if (option.default !== undefined) return code(String(option.default))
+  return option.defaultText ?? 'unset'
+}
+
+/** A setting's line in `--help`: what it does, its variable, its default. */
+export function helpText(option: OptionSpec): string {
+  return `${option.description} (env ${option.env}; default ${defaultShown(option)})`
+}

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path'
 import bytes from 'bytes'
 import { z } from 'zod'
+import { optionOf } from './options.js'
 import { parseRedisUrl } from './redis-url.js'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -74,36 +75,41 @@ function parsePublicUrl(value: string, ctx: z.RefinementCtx): string {
 
 export const settingsSchema = z
   .object({
-    listen: z.string().default('0.0.0.0:5000').transform(parseListen),
-    upstream: z.string().default('https://registry-1.docker.io').transform(parseUpstream),
-    cacheDir: z.string().min(1).default('./data'),
+    listen: z.string().default(optionOf('listen').default).transform(parseListen),
+    upstream: z.string().default(optionOf('upstream').default).transform(parseUpstream),
+    cacheDir: z.string().min(1).default(optionOf('cacheDir').default),
     redisUrl: z.string().superRefine(checkRedisUrl).optional(),
-    redisPrefix: z.string().min(1).default('registry-mirror:'),
-    redisTimeoutMs: z.coerce.number().int().min(10).max(60_000).default(500),
+    redisPrefix: z.string().min(1).default(optionOf('redisPrefix').default),
+    redisTimeoutMs: z.coerce.number().int().min(10).max(60_000).default(optionOf('redisTimeoutMs').default),
     maxCacheSize: z.union([z.string(), z.number()]).transform(parseSize).optional(),
     memoryCacheSize: z
       .union([z.string(), z.number()])
-      .default('64MiB')
+      .default(optionOf('memoryCacheSize').default)
       .transform((v, ctx) => (v === 0 || v === '0' ? 0 : parseSize(v, ctx))),
-    cacheHighWatermark: z.coerce.number().gt(0).max(1).default(0.9),
-    cacheLowWatermark: z.coerce.number().gt(0).max(1).default(0.8),
+    cacheHighWatermark: z.coerce.number().gt(0).max(1).default(optionOf('cacheHighWatermark').default),
+    cacheLowWatermark: z.coerce.number().gt(0).max(1).default(optionOf('cacheLowWatermark').default),
     advertiseUrl: z.string().transform(parseHttpUrl).optional(),
     peerSecret: z.string().min(16, 'must be at least 16 characters').optional(),
-    logLevel: z.enum(LOG_LEVELS).default('info'),
-    tagTtl: seconds(31_536_000).default(300),
+    logLevel: z.enum(LOG_LEVELS).default(optionOf('logLevel').default),
+    tagTtl: seconds(31_536_000).default(optionOf('tagTtl').default),
     defaultNamespace: z
       .string()
       .regex(/^([a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)?$/, 'must be a repository name component or empty')
       .optional(),
-    upstreamConnectTimeout: seconds(600).min(1).default(10),
-    upstreamTimeout: seconds(3600).min(1).default(60),
+    upstreamConnectTimeout: seconds(600).min(1).default(optionOf('upstreamConnectTimeout').default),
+    upstreamTimeout: seconds(3600).min(1).default(optionOf('upstreamTimeout').default),
     upstreamUsername: z.string().min(1).optional(),
     upstreamPassword: z.string().min(1).optional(),
-    verdictTtl: seconds(86_400).default(600),
-    authRealm: z.enum(['mirror', 'upstream']).default('mirror'),
+    verdictTtl: seconds(86_400).default(optionOf('verdictTtl').default),
+    authRealm: z.enum(['mirror', 'upstream']).default(optionOf('authRealm').default),
     publicUrl: z.string().transform(parsePublicUrl).optional(),
     metricsListen: z.string().transform(parseListen).optional(),
-    metricsTopRepositories: z.coerce.number().int().min(0).max(1000).default(0),
+    metricsTopRepositories: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(1000)
+      .default(optionOf('metricsTopRepositories').default),
   })
   .strict()
   .refine((s) => (s.upstreamUsername === undefined) === (s.upstreamPassword === undefined), {

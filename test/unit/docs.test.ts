@@ -3,23 +3,33 @@ import t from 'tap'
 import { loadConfig } from '../../src/config/load.js'
 import { Registry } from 'prom-client'
 import { DASHBOARD_FILE, dashboard } from '../../scripts/build-dashboard.js'
-import { OPTIONS } from '../../src/config/options.js'
+import { helpText, OPTIONS, optionOf } from '../../src/config/options.js'
+import { optionsTable, renderReadme } from '../../scripts/build-docs.js'
 import { createMetrics, registerCacheGauges, registerTopRepositories } from '../../src/metrics/metrics.js'
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
 
-t.test("README's configuration table lists every option with its env var, flag and default", async (t) => {
-  const rows = readme
-    .split('\n')
-    .filter((line) => line.startsWith('| `'))
-    .map((line) => line.split('|').map((cell) => cell.trim()))
+t.test("README's generated parts are what `npm run docs` writes from the code", async (t) => {
+  t.equal(readme, await renderReadme(readme), 'README.md is stale: run npm run docs')
+})
+
+t.test('the configuration table has every option with its env var, flag and default', async (t) => {
+  const table = optionsTable()
   for (const option of OPTIONS) {
-    const cells = rows.find((r) => r[1] === `\`${option.key}\``)
-    t.ok(cells, `${option.key} has a row`)
-    t.equal(cells?.[2], `\`${option.env}\``, `${option.key}: env`)
-    t.equal(cells?.[3], `\`${option.flag.split(' ')[0]!}\``, `${option.key}: flag`)
-    t.equal(cells?.[5]?.replace(/`/g, ''), option.defaultText.replace(/`/g, ''), `${option.key}: default`)
+    const row = table.split('\n').find((line) => line.startsWith(`| \`${option.key}\` |`))
+    t.ok(row, `${option.key} has a row`)
+    t.match(row, `| \`${option.env}\` | \`${option.flag.split(' ')[0]!}\` |`, `${option.key}: env and flag`)
   }
+  const rowOf = (key: string) => table.split('\n').find((line) => line.startsWith(`| \`${key}\` |`)) ?? ''
+  t.ok(rowOf('listen').endsWith('| `0.0.0.0:5000` |'), 'a default value, as code')
+  t.ok(rowOf('redisUrl').endsWith('| unset |'), 'no default')
+  t.ok(rowOf('defaultNamespace').endsWith('| `library` for Docker Hub, else empty |'), 'a computed default, in words')
+})
+
+t.test('the help text says what the README says', async (t) => {
+  t.equal(helpText(optionOf('tagTtl')), `${optionOf('tagTtl').description} (env MIRROR_TAG_TTL; default 300)`)
+  t.match(helpText(optionOf('maxCacheSize')), /; default unbounded\)$/)
+  t.match(helpText(optionOf('peerSecret')), /; default unset\)$/)
 })
 
 t.test('the example config file loads as it is', async (t) => {
