@@ -8,7 +8,7 @@ import type { Index } from './cache/cache-index.js'
 import { FsBlobStore } from './cache/fs-blob-store.js'
 import { MemoryCachedBlobStore } from './cache/memory-cached-blob-store.js'
 import { openIndex } from './cache/open-index.js'
-import { alone, type Peers } from './cache/peers.js'
+import { alone } from './cache/peers.js'
 import { reconcile } from './cache/reconcile.js'
 import type { Config } from './config/schema.js'
 import { REDACTED_PATHS, type Logger } from './logger.js'
@@ -127,15 +127,6 @@ function serverOptions(config: Config, overrides: AppOverrides): FastifyServerOp
   }
 }
 
-/** Replicas coordinate in the Redis they share; a mirror without an advertised address is alone. */
-async function openPeers(config: Config, log: Logger): Promise<Peers> {
-  if (config.replica === undefined || config.redisUrl === undefined) return alone
-  const { connectRedis } = await import('./cache/redis-connection.js')
-  const { RedisPeers } = await import('./cache/redis-peers.js')
-  const client = connectRedis({ url: config.redisUrl, timeoutMs: config.redisTimeoutMs, log })
-  return new RedisPeers(client, config.redisPrefix, config.replica.advertiseUrl, log)
-}
-
 /**
  * The composition root: builds every part from the config and wires them together. It
  * never listens; main.ts does, and tests call this directly.
@@ -148,11 +139,17 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const store = config.cache.memoryBytes > 0 ? new MemoryCachedBlobStore(disk, config.cache.memoryBytes) : disk
   await store.init()
   const catchUp = indexCatchUp(config, store, log)
-  const index =
-    overrides.index ??
-    (await openIndex(config, log, (reconnected) => {
-      void catchUp(reconnected)
-    }))
+  // Replicas coordinate in the Redis they share, on the index's connection; an index
+  // supplied by the caller comes without, as does a mirror without an advertised address.
+  const { index, peers } =
+    overrides.index === undefined
+      ? await openIndex(config, log, {
+          onReconnect: (reconnected) => {
+            void catchUp(reconnected)
+          },
+          asReplica: true,
+        })
+      : { index: overrides.index, peers: alone }
   const firstCatchUp = catchUp(index)
   if (config.redisUrl === undefined) await firstCatchUp
 
@@ -202,7 +199,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     observer,
     telemetry: mirrorTelemetry(metrics),
     bound: config.cache,
-    peers: await openPeers(config, log),
+    peers,
     peerClient:
       config.replica === undefined ? undefined : new PeerClient(dispatcher, config.replica.peerSecret, userAgent),
     log,
@@ -239,6 +236,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   if (metricsServer !== undefined) registerHealthRoutes(metricsServer, health)
   server.addHook('onClose', async () => {
     await metricsServer?.close()
+    // The mirror closes the peers, which use the index's connection: the index goes last.
     await mirror.close()
     await index.close()
     await dispatcher.close()

@@ -3,14 +3,34 @@ import type { Config } from '../config/schema.js'
 import type { Logger } from '../logger.js'
 import type { Index } from './cache-index.js'
 import { EmbeddedIndex } from './embedded-index.js'
+import { alone, type Peers } from './peers.js'
 
-/** The index the config asks for: Redis when MIRROR_REDIS_URL is set, else the embedded one. */
-export async function openIndex(
-  config: Config,
-  log: Logger,
-  onReconnect: (index: Index) => void = () => {},
-): Promise<Index> {
-  if (config.redisUrl === undefined) return EmbeddedIndex.open(join(config.cacheDir, 'index'))
+export interface OpenIndexOptions {
+  /** Called with the index each time Redis is reachable again after an outage. */
+  onReconnect?: (index: Index) => void
+  /**
+   * Join the replicas the config names (`advertiseUrl`): a serving mirror does, a command
+   * run beside one (reindex, pin) does not, or it would announce itself as a replica.
+   */
+  asReplica?: boolean
+}
+
+export interface OpenedIndex {
+  index: Index
+  /** Replica coordination, on the index's own Redis connection; `alone` for a single mirror. */
+  peers: Peers
+}
+
+/**
+ * The index the config asks for: Redis when MIRROR_REDIS_URL is set, else the embedded
+ * one. A process opens one Redis connection: the index and the replica coordination
+ * share it (both only send commands; neither subscribes). Close the peers before the
+ * index: the index closes the connection.
+ */
+export async function openIndex(config: Config, log: Logger, options: OpenIndexOptions = {}): Promise<OpenedIndex> {
+  if (config.redisUrl === undefined) {
+    return { index: await EmbeddedIndex.open(join(config.cacheDir, 'index')), peers: alone }
+  }
   // ioredis costs ~20 MiB of memory: loaded only by mirrors that use Redis.
   const { connectRedis, firstConnection } = await import('./redis-connection.js')
   const { RedisIndex } = await import('./redis-index.js')
@@ -22,7 +42,7 @@ export async function openIndex(
     // Redis may come up while the first connection is still awaited below (started
     // together with the mirror): that first catch-up is the caller's, at start.
     onReconnect: () => {
-      if (opened.index !== undefined) onReconnect(opened.index)
+      if (opened.index !== undefined) options.onReconnect?.(opened.index)
     },
   })
   // Start without Redis if it is down: the mirror serves from disk and catches up later.
@@ -30,5 +50,8 @@ export async function openIndex(
     log.warn({}, 'Redis index not reachable at start; serving from disk until it is')
   }
   opened.index = new RedisIndex(client, config.redisPrefix, config.replica?.advertiseUrl ?? 'local', log)
-  return opened.index
+  const replica = options.asReplica === true ? config.replica : undefined
+  if (replica === undefined) return { index: opened.index, peers: alone }
+  const { RedisPeers } = await import('./redis-peers.js')
+  return { index: opened.index, peers: new RedisPeers(client, config.redisPrefix, replica.advertiseUrl, log) }
 }

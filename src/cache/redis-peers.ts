@@ -33,8 +33,8 @@ type PeerRedis = RedisClient & {
 }
 
 /**
- * Replica coordination in Redis, beside the Redis index and under the same prefix and hash
- * tag: each replica's address with a heartbeat (`replica:<url>`, expiring), the holders of
+ * Replica coordination in Redis, beside the Redis index, on its connection, and under the
+ * same prefix and hash tag: each replica's address with a heartbeat (`replica:<url>`, expiring), the holders of
  * each blob (kept by the index), and a lock per blob being fetched from the upstream,
  * with expiry and renewal, so a crashed holder delays others by seconds, not forever.
  */
@@ -58,21 +58,22 @@ export class RedisPeers implements Peers {
     client.defineCommand('forgetHolders', { numberOfKeys: 2, lua: FORGET })
     this.redis = client as PeerRedis
     this.base = `${prefix}{idx}:`
-    const beat = () => {
-      this.redis
-        .multi()
-        .set(this.base + `replica:${self}`, '1', 'PX', ALIVE_FOR_MS)
-        // The index's per-replica keys: they go some days after the replica does.
-        .pexpire(this.base + `access:${self}`, RECORDS_FOR_MS)
-        .pexpire(this.base + `stats:${self}`, RECORDS_FOR_MS)
-        .exec()
-        .catch(() => {})
-    }
     // Announce as soon as connected (and again after Redis comes back), then on a timer.
-    client.on('ready', beat)
-    beat()
-    this.heartbeat = setInterval(beat, HEARTBEAT_MS)
+    client.on('ready', this.beat)
+    this.beat()
+    this.heartbeat = setInterval(this.beat, HEARTBEAT_MS)
     this.heartbeat.unref()
+  }
+
+  private readonly beat = (): void => {
+    this.redis
+      .multi()
+      .set(this.base + `replica:${this.self}`, '1', 'PX', ALIVE_FOR_MS)
+      // The index's per-replica keys: they go some days after the replica does.
+      .pexpire(this.base + `access:${this.self}`, RECORDS_FOR_MS)
+      .pexpire(this.base + `stats:${this.self}`, RECORDS_FOR_MS)
+      .exec()
+      .catch(() => {})
   }
 
   async plan(digest: string): Promise<FetchPlan> {
@@ -108,11 +109,11 @@ export class RedisPeers implements Peers {
     this.dropped.set(url, this.now() + DROPPED_FOR_MS)
   }
 
+  /** Leaves the replicas. The connection is the index's: it stays open for the index to close. */
   async close(): Promise<void> {
     clearInterval(this.heartbeat)
+    this.redis.off('ready', this.beat)
     await this.redis.del(this.base + `replica:${this.self}`).catch(() => {})
-    if (this.redis.status === 'ready') await this.redis.quit().catch(() => {})
-    this.redis.disconnect()
   }
 
   private held(lock: string, owner: string): FetchPlan {

@@ -26,7 +26,7 @@ interface PinIndex {
  * nothing the running mirror writes is touched.
  */
 async function pinIndex(config: Config, log: Logger): Promise<PinIndex> {
-  if (config.redisUrl !== undefined) return openIndex(config, log)
+  if (config.redisUrl !== undefined) return (await openIndex(config, log)).index
   const dir = join(config.cacheDir, 'index')
   const pins = new PinFile(join(dir, 'pins.jsonl'))
   return {

@@ -24,7 +24,7 @@ export async function reindex(config: Config, log: Logger): Promise<ReconcileRep
     scratch = await mkdtemp(join(tmpdir(), 'registry-mirror-reindex-'))
     index = await EmbeddedIndex.open(scratch)
   } else {
-    index = await openIndex(config, log)
+    index = (await openIndex(config, log)).index
   }
   try {
     return await reconcile(store, index, log, { verify: true })

@@ -1,7 +1,8 @@
+import { once } from 'node:events'
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import type { Index } from '../../src/cache/cache-index.js'
-import { connectRedis, firstConnection } from '../../src/cache/redis-connection.js'
+import { connectRedis, firstConnection, type RedisClient } from '../../src/cache/redis-connection.js'
 import { RedisIndex } from '../../src/cache/redis-index.js'
 import { RedisPeers } from '../../src/cache/redis-peers.js'
 import { silentLogger } from '../../src/logger.js'
@@ -12,12 +13,24 @@ const redis = await startRedis()
 t.teardown(() => redis.close())
 const prefixes = new WeakMap<Index, string>()
 
+/** A client that is connected: a command sent at once is not refused (there is no offline queue). */
+async function connect(url = redis.url): Promise<RedisClient> {
+  const client = connectRedis({ url, timeoutMs: 1000, log: silentLogger })
+  if (!(await firstConnection(client, 5000))) throw new Error(`Redis at ${url} never answered`)
+  return client
+}
+
 async function open(prefix: string): Promise<RedisIndex> {
-  const client = connectRedis({ url: redis.url, timeoutMs: 1000, log: silentLogger })
-  await new Promise((resolve) => client.once('ready', resolve))
-  const index = new RedisIndex(client, prefix)
+  const index = new RedisIndex(await connect(), prefix)
   prefixes.set(index, prefix)
   return index
+}
+
+/** A replica as a process opens one: its index and its peers share one connection. */
+async function replicaOn(prefix: string, self: string) {
+  const client = await connect()
+  const index = new RedisIndex(client, prefix, self)
+  return { client, index, peers: () => new RedisPeers(client, prefix, self, silentLogger) }
 }
 
 indexContract(t, {
@@ -37,7 +50,7 @@ t.test('two prefixes on one Redis do not see each other', async (t) => {
 t.test('with Redis gone, calls fail fast instead of hanging', async (t) => {
   const other = await startRedis()
   const client = connectRedis({ url: other.url, timeoutMs: 300, log: silentLogger })
-  await new Promise((resolve) => client.once('ready', resolve))
+  await firstConnection(client, 5000)
   const index = new RedisIndex(client, 'gone:')
   await other.kill()
   const started = Date.now()
@@ -49,11 +62,9 @@ t.test('with Redis gone, calls fail fast instead of hanging', async (t) => {
 })
 
 t.test('replicas sharing one Redis each hold their own blobs; what a blob is stays shared', async (t) => {
-  const client = () => connectRedis({ url: redis.url, timeoutMs: 1000, log: silentLogger })
-  const a = new RedisIndex(client(), 'shared:', 'http://a')
-  const b = new RedisIndex(client(), 'shared:', 'http://b')
+  const a = new RedisIndex(await connect(), 'shared:', 'http://a')
+  const b = new RedisIndex(await connect(), 'shared:', 'http://b')
   t.teardown(() => Promise.all([a.close(), b.close()]))
-  await a.ping().catch(() => new Promise((resolve) => setTimeout(resolve, 200)))
   const digest = `sha256:${'2'.repeat(64)}`
   const manifest = {
     digest,
@@ -77,32 +88,41 @@ t.test('replicas sharing one Redis each hold their own blobs; what a blob is sta
 })
 
 t.test("a dead replica's records expire: holders forgotten when met, its own keys in days", async (t) => {
-  const client = () => connectRedis({ url: redis.url, timeoutMs: 1000, log: silentLogger })
-  const check = client()
-  const a = new RedisIndex(client(), 'gone:', 'http://a')
-  t.teardown(() => Promise.all([a.close(), check.quit()]))
-  await a.ping().catch(() => new Promise((resolve) => setTimeout(resolve, 200)))
+  const a = await replicaOn('gone:', 'http://a')
+  const b = await replicaOn('gone:', 'http://b')
+  t.teardown(() => Promise.all([a.index.close(), b.index.close()]))
   const digest = `sha256:${'3'.repeat(64)}`
-  await a.putBlob({ digest, size: 9, upstream: 'u', lastAccess: 1 })
-  const aPeers = new RedisPeers(client(), 'gone:', 'http://a', silentLogger)
-  const bPeers = new RedisPeers(client(), 'gone:', 'http://b', silentLogger)
+  await a.index.putBlob({ digest, size: 9, upstream: 'u', lastAccess: 1 })
+  const aPeers = a.peers()
+  const bPeers = b.peers()
   t.teardown(() => bPeers.close())
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  // One connection runs its commands in order: a's first heartbeat is done before this reads.
   for (const key of ['access', 'stats']) {
-    const ttl = await check.pttl(`gone:{idx}:${key}:http://a`)
+    const ttl = await a.client.pttl(`gone:{idx}:${key}:http://a`)
     t.ok(ttl > 6 * 24 * 3600 * 1000, `${key}: expires some days after the last heartbeat`)
   }
   await aPeers.close()
   const plan = await bPeers.plan(digest)
   t.equal(plan.kind, 'upstream', 'a dead holder is not asked')
   if (plan.kind === 'upstream') await plan.release()
-  t.same(await a.holders(digest), [], 'and is forgotten as a holder')
-  t.equal(await check.exists(`gone:{idx}:blob:${digest}`), 0, 'a blob no one holds is forgotten')
+  t.same(await a.index.holders(digest), [], 'and is forgotten as a holder')
+  t.equal(await a.client.exists(`gone:{idx}:blob:${digest}`), 0, 'a blob no one holds is forgotten')
+})
+
+t.test("closing a replica's peers leaves the connection they share with its index open", async (t) => {
+  const a = await replicaOn('close:', 'http://a')
+  await a.peers().close()
+  t.equal(a.client.status, 'ready')
+  await a.index.putBlob({ digest: `sha256:${'5'.repeat(64)}`, size: 1, upstream: 'u', lastAccess: 1 })
+  t.same(await a.index.stats(), { blobs: 1, bytes: 1 }, 'the index still works')
+  const ended = once(a.client, 'end')
+  await a.index.close()
+  await ended
+  t.pass('the index closes it')
 })
 
 t.test('values in Redis that do not fit their schema count as absent, and are logged', async (t) => {
-  const client = connectRedis({ url: redis.url, timeoutMs: 1000, log: silentLogger })
-  await firstConnection(client, 5000)
+  const client = await connect()
   const warnings: Array<Record<string, unknown>> = []
   const log = { ...silentLogger, warn: (fields: object) => warnings.push({ ...fields }) }
   const index = new RedisIndex(client, 'invalid:', 'local', log)

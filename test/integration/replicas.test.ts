@@ -1,4 +1,6 @@
 import t, { type Test } from 'tap'
+import { connectRedis, firstConnection } from '../../src/cache/redis-connection.js'
+import { silentLogger } from '../../src/logger.js'
 import { download, http } from '../helpers/http.js'
 import { startMirror, type RunningMirror } from '../helpers/mirror.js'
 import { freePort } from '../helpers/ports.js'
@@ -127,4 +129,22 @@ t.test('a replica that is gone is not waited for', async (t) => {
   t.equal((await download(`${b.url}/v2/${image.repo}/blobs/${layer.digest}`)).digest, layer.digest)
   t.ok(Date.now() - started < 5000, 'quickly')
   t.equal(blobGets(upstream, layer.digest), 2, 'b fetched it from the upstream instead')
+})
+
+t.test('a replica opens one Redis connection for its index and its peers, and leaves before closing it', async (t) => {
+  const { upstream, redis } = await setup(t)
+  const admin = connectRedis({ url: redis.url, timeoutMs: 1000, log: silentLogger })
+  t.ok(await firstConnection(admin, 5000))
+  t.teardown(() => admin.quit())
+  const connections = async () =>
+    String(await admin.call('CLIENT', 'LIST'))
+      .trim()
+      .split('\n').length - 1
+  const a = await replica(t, upstream, redis)
+  const announced = `${a.config.redisPrefix}{idx}:replica:${a.config.replica!.advertiseUrl}`
+  t.equal(await connections(), 1, 'one connection')
+  t.equal(await admin.exists(announced), 1, 'announced on it')
+  await a.stop()
+  t.equal(await admin.exists(announced), 0, 'it left the replicas before the index closed the connection')
+  t.equal(await connections(), 0, 'and closed it')
 })
