@@ -4,12 +4,8 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { errors, ociErrorBody, toOciError } from '../errors.js'
 import type { Realm } from './realm.js'
 
-/** Headers a success path may have set before it failed; they must not leak into an error. */
-const SUCCESS_HEADERS = ['docker-content-digest', 'etag', 'content-range', 'accept-ranges', 'cache-control']
-
 function send(reply: FastifyReply, error: unknown, realm?: Realm): FastifyReply {
   const { status, headers, body } = toOciError(error)
-  for (const name of SUCCESS_HEADERS) reply.removeHeader(name)
   const challenge = headers['www-authenticate']
   // A relayed 401 points the client at a realm it can reach (the mirror's, by default).
   const relayed =

@@ -3,7 +3,6 @@ import type { FastifyInstance } from 'fastify'
 import { MirrorError } from '../errors.js'
 import type { Mirror } from '../mirror/mirror.js'
 import { parseDigest } from '../oci/digest.js'
-import { contentRange, rangeLength } from '../oci/range.js'
 import { PEER_SECRET_HEADER } from '../upstream/peer-client.js'
 import { sendBody, type PullRouteDeps } from './pull-routes.js'
 
@@ -31,14 +30,9 @@ export function registerPeerRoutes(
     }
     const digest = parseDigest(request.params.digest)
     const body = await mirror.blobs.forPeer(digest, request.headers.range)
-    reply.headers({ 'content-type': 'application/octet-stream', 'docker-content-digest': digest.value })
-    if (body.range !== undefined && body.size !== undefined) {
-      reply
-        .code(206)
-        .headers({ 'content-range': contentRange(body.range, body.size), 'content-length': rangeLength(body.range) })
-    } else if (body.size !== undefined) {
-      reply.header('content-length', body.size)
-    }
-    return sendBody({ countSent }, reply, body)
+    return sendBody({ countSent }, reply, body, {
+      'content-type': 'application/octet-stream',
+      'docker-content-digest': digest.value,
+    })
   })
 }

@@ -69,44 +69,55 @@ async function manifest(deps: PullRouteDeps, request: FastifyRequest, reply: Fas
   return reply.send(result.body)
 }
 
+/** What every blob answer says of the bytes under a digest; `private` ones no shared cache may keep. */
+function blobHeaders(digest: string, isPrivate: boolean): OutgoingHttpHeaders {
+  return {
+    'content-type': 'application/octet-stream',
+    'docker-content-digest': digest,
+    etag: `"${digest}"`,
+    'accept-ranges': 'bytes',
+    'cache-control': isPrivate ? PRIVATE : IMMUTABLE,
+  }
+}
+
 async function blob(deps: PullRouteDeps, request: FastifyRequest, reply: FastifyReply, name: string, text: string) {
   const { mirror } = deps
   const repo = mirror.repository(name)
   const digest = parseDigest(text)
-  reply.headers({
-    'content-type': 'application/octet-stream',
-    'docker-content-digest': digest.value,
-    etag: `"${digest.value}"`,
-    'accept-ranges': 'bytes',
-    'cache-control': IMMUTABLE,
-  })
-  if (clientHas(request, digest.value)) return reply.code(304).send()
+  // The digest is the whole answer: the mirror need not be asked.
+  if (clientHas(request, digest.value)) return reply.code(304).headers(blobHeaders(digest.value, false)).send()
   const ctx = contextOf(request)
   if (request.method === 'HEAD') {
     const head = await mirror.blobs.head(ctx, repo, digest)
     setOutcome(request, head.outcome)
-    if (head.private) reply.header('cache-control', PRIVATE)
-    return reply.header('content-length', head.size).send()
+    return reply.headers({ ...blobHeaders(digest.value, head.private), 'content-length': head.size }).send()
   }
   const body = await mirror.blobs.get(ctx, repo, digest, request.headers.range)
   setOutcome(request, body.outcome)
-  if (body.private) reply.header('cache-control', PRIVATE)
-  if (body.range !== undefined && body.size !== undefined) {
-    reply.code(206).headers({
-      'content-range': contentRange(body.range, body.size),
-      'content-length': rangeLength(body.range),
-    })
-  } else if (body.size !== undefined) {
-    reply.header('content-length', body.size)
-  }
-  return sendBody(deps, reply, body)
+  return sendBody(deps, reply, body, blobHeaders(digest.value, body.private))
 }
 
-/** Streams a blob body once its first bytes are in hand. */
+/** Status and length of a blob answer: 206 with its Content-Range for a range. */
+function framing(body: BlobBody): { status: number; headers: OutgoingHttpHeaders } {
+  if (body.range !== undefined && body.size !== undefined) {
+    return {
+      status: 206,
+      headers: { 'content-range': contentRange(body.range, body.size), 'content-length': rangeLength(body.range) },
+    }
+  }
+  return { status: 200, headers: body.size === undefined ? {} : { 'content-length': body.size } }
+}
+
+/**
+ * Streams a blob body once its first bytes are in hand. Only then do `headers` and the
+ * status go on the reply: a body that fails before its first byte becomes an error
+ * answer with none of them.
+ */
 export async function sendBody(
   deps: Pick<PullRouteDeps, 'countSent'>,
   reply: FastifyReply,
   body: BlobBody,
+  headers: OutgoingHttpHeaders,
 ): Promise<void> {
   const start = body.range?.start ?? 0
   const end = body.range?.end ?? (body.size === undefined ? Infinity : body.size - 1)
@@ -117,6 +128,9 @@ export async function sendBody(
     await body.source.close()
     throw e
   }
+  const { status, headers: length } = framing(body)
+  // On the reply too, not only on the wire: the request's log line reads them.
+  reply.code(status).headers({ ...headers, ...length })
   reply.hijack()
   reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders)
   const origin = body.source.origin

@@ -1,6 +1,6 @@
 import { connect } from 'node:net'
 import t from 'tap'
-import { http, sha256 } from '../helpers/http.js'
+import { download, http, sha256, type HttpResult } from '../helpers/http.js'
 import { ACCEPT_ALL } from '../helpers/seeded-images.js'
 import { startStack } from '../helpers/setup.js'
 
@@ -92,4 +92,35 @@ t.test("requests Node's HTTP parser refuses get OCI errors too, and the server g
   }
   const fine = await http(`${mirror.url}/v2/library/small/manifests/1`, { headers: { accept: ACCEPT_ALL } })
   t.equal(sha256(fine.body), upstream.fixture.images.small!.digest, 'the server still serves afterwards')
+})
+
+t.test('an error answer carries none of the headers of a success', async (t) => {
+  const { upstream, mirror, proxy } = await startStack(t, { faultProxy: true })
+  const small = upstream.fixture.images.small!
+  const big = upstream.fixture.images.big!
+  const cached = small.blobs[0]!
+  t.equal((await download(`${mirror.url}/v2/${small.repo}/blobs/${cached.digest}`)).digest, cached.digest)
+  await mirror.app.mirror.blobs.settled()
+  const missing = `sha256:${'0'.repeat(64)}`
+  const blobUrl = (repo: string, digest: string) => `${mirror.url}/v2/${repo}/blobs/${digest}`
+  const check = async (name: string, result: HttpResult, status: number) => {
+    t.equal(result.status, status, `${name}: ${status}`)
+    t.match(result.headers['content-type'], /^application\/json/, `${name}: an OCI error`)
+    for (const header of ['docker-content-digest', 'etag', 'accept-ranges', 'cache-control']) {
+      t.equal(result.headers[header], undefined, `${name}: no ${header}`)
+    }
+  }
+  await check('unknown blob', await http(blobUrl(small.repo, missing)), 404)
+  await check('unknown blob, HEAD', await http(blobUrl(small.repo, missing), { method: 'HEAD' }), 404)
+  const beyond = await http(blobUrl(small.repo, cached.digest), { headers: { range: `bytes=${cached.size}-` } })
+  await check('a range beyond a cached blob', beyond, 416)
+  t.equal(beyond.headers['content-range'], `bytes */${cached.size}`, "only the error's own Content-Range")
+  await check('unknown manifest', await http(`${mirror.url}/v2/${small.repo}/manifests/nope`), 404)
+
+  proxy!.setFault({ kind: 'status', status: 503 })
+  await check('the upstream fails a cold blob', await http(blobUrl(big.repo, big.blobs[0]!.digest)), 503)
+  proxy!.setFault({ kind: 'cut', afterBytes: 0 })
+  const cut = await http(blobUrl(big.repo, big.blobs[1]!.digest))
+  await check('the upstream cuts a cold blob before its first byte', cut, cut.status)
+  t.ok(cut.status >= 500, 'a 5xx')
 })
