@@ -21,6 +21,7 @@ indexContract(t, {
     dirs.set(index, dir)
     return index
   },
+  persistsBlobRecords: false,
 })
 
 const key = { upstream: 'r', repo: 'library/x', tag: 't', accept: '7f' }

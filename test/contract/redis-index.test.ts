@@ -36,6 +36,7 @@ async function replicaOn(prefix: string, self: string) {
 indexContract(t, {
   open: () => open(`test-${randomBytes(4).toString('hex')}:`),
   reopen: (previous) => open(prefixes.get(previous)!),
+  persistsBlobRecords: true,
 })
 
 t.test('two prefixes on one Redis do not see each other', async (t) => {

@@ -26,6 +26,7 @@ function contractOn(name: string, start: () => Promise<RedisTopology>): void {
     indexContract(t, {
       open: () => open(`test-${randomBytes(4).toString('hex')}:`),
       reopen: (previous) => open(prefixes.get(previous)!),
+      persistsBlobRecords: true,
     })
   })
 }
