@@ -25,8 +25,15 @@ function missingCommands(): string[] {
   })
 }
 
+/**
+ * On CI (scripts/test-all.sh sets CI=true and installs the packages) the engines must run:
+ * a green build has pulled through each of them. Elsewhere a machine without the packages,
+ * without root or without the kernel features the daemons need is said so and skipped.
+ */
+const ci = (process.env.CI ?? '') !== '' && process.env.CI !== 'false'
 const missing = missingCommands()
-if (process.getuid?.() !== 0 || missing.length > 0) {
+const root = process.getuid?.() === 0
+if (missing.length > 0 || (!root && !ci)) {
   t.plan(0, `needs root and ${missing.join(', ') || 'the daemons'} (apt-get install docker.io containerd podman)`)
 } else {
   const stack = await startStack(t)
@@ -39,8 +46,10 @@ if (process.getuid?.() !== 0 || missing.length > 0) {
     t.teardown(() => dockerd.close())
     daemons = { containerd, dockerd }
   } catch (e) {
+    const reason = `the daemons could not start here${root ? '' : ' (not root)'}: ${(e as Error).message.split('\n')[0]!}`
+    if (ci) t.fail(`CI has the engines installed, so they must run: ${reason}`)
     // The daemons need kernel features some sandboxes lack; that is the machine, not the mirror.
-    t.plan(0, `the daemons could not start here: ${(e as Error).message.split('\n')[0]!}`)
+    else t.plan(0, reason)
   }
 
   if (daemons !== undefined) {
