@@ -158,7 +158,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const observer = upstreamObserver(metrics)
   const dispatcher = createDispatcher(config)
   const userAgent = `registry-mirror/${VERSION}`
-  const tokens = new TokenService(dispatcher, userAgent, config.upstreamTimeoutSeconds * 1000, observer)
+  const tokens = new TokenService(dispatcher, userAgent, config.upstreamTimeoutSeconds * 1000, observer, overrides.now)
   const pooled = new PooledTransport({
     segments: new SegmentPool(SEGMENT_BYTES, SEGMENTS_RETAINED),
     connectTimeoutMs: config.upstreamConnectTimeoutSeconds * 1000,

@@ -50,13 +50,20 @@ export class TokenService {
   private readonly cache: LRUCache<string, string>
   private readonly pending = new Map<string, Promise<string>>()
 
+  /** `now`, a clock in milliseconds, replaces the monotonic one tokens expire by (tests move time with it). */
   constructor(
     private readonly dispatcher: Dispatcher,
     private readonly userAgent: string,
     private readonly timeoutMs: number,
     private readonly observer: UpstreamObserver = ignoreUpstream,
+    now?: () => number,
   ) {
-    this.cache = new LRUCache<string, string>({ max: MAX_CACHED_TOKENS, ttlAutopurge: false })
+    this.cache = new LRUCache<string, string>({
+      max: MAX_CACHED_TOKENS,
+      ttlAutopurge: false,
+      // A clock that jumps must be read at each look-up, not once per millisecond.
+      ...(now === undefined ? {} : { perf: { now }, ttlResolution: 0 }),
+    })
   }
 
   static challengeRequest(challenge: BearerChallenge, scopes: string[]): TokenRequest {

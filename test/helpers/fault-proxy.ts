@@ -1,4 +1,4 @@
-import { once } from 'node:events'
+import { EventEmitter, once } from 'node:events'
 import { createReadStream, fstatSync } from 'node:fs'
 import {
   createServer,
@@ -37,8 +37,8 @@ export interface FaultProxy {
   readonly url: string
   /** Requests that reached the proxy, CDN ones included (their path starts with /cdn/). */
   readonly requests: SeenRequest[]
-  /** Body bytes passed on from the registry so far. */
-  readonly bytesForwarded: number
+  /** Resolves once at least `bytes` of body have been passed on from the registry in all. */
+  forwarded(bytes: number): Promise<void>
   setFault(fault: Fault | undefined, match?: (method: string, path: string) => boolean): void
   close(): Promise<void>
 }
@@ -52,6 +52,7 @@ export async function startFaultProxy(target: string, storageDir: string): Promi
   const requests: SeenRequest[] = []
   let fault: Fault | undefined
   let forwarded = 0
+  const progress = new EventEmitter()
   let matches = isBlobGet
   const sockets = new Set<Socket>()
   const outgoing = new Set<ReturnType<typeof httpRequest>>()
@@ -86,6 +87,7 @@ export async function startFaultProxy(target: string, storageDir: string): Promi
       }
       sent += part.length
       forwarded += part.length
+      progress.emit('forwarded', forwarded)
       if (part.length > 0) res.write(part)
       if ((active?.kind === 'cut' || active?.kind === 'stall') && sent >= active.afterBytes) {
         upstream.pause()
@@ -157,9 +159,16 @@ export async function startFaultProxy(target: string, storageDir: string): Promi
   return {
     url: proxy.url,
     requests,
-    get bytesForwarded() {
-      return forwarded
-    },
+    forwarded: (bytes) =>
+      new Promise((resolve) => {
+        const check = (total: number) => {
+          if (total < bytes) return
+          progress.off('forwarded', check)
+          resolve()
+        }
+        progress.on('forwarded', check)
+        check(forwarded)
+      }),
     setFault: (next, match = isBlobGet) => {
       fault = next
       matches = match

@@ -5,6 +5,7 @@ import { promisify } from 'node:util'
 import { freePort } from './ports.js'
 import { startService, type ServiceProcess } from './service-process.js'
 import { makeTempDir } from './temp-dir.js'
+import { waitFor } from './wait.js'
 
 const run = promisify(execFile)
 
@@ -126,14 +127,9 @@ export async function startRedisCluster(): Promise<RedisTopology> {
       '--cluster-yes',
     ])
     // Slots are assigned at once, but each node learns of the others by gossip.
-    const deadline = Date.now() + 20_000
     for (const port of ports) {
-      for (;;) {
-        const { stdout } = await run('redis-cli', ['-p', String(port), 'cluster', 'info'])
-        if (stdout.includes('cluster_state:ok')) break
-        if (Date.now() > deadline) throw new Error(`cluster on ${port} never became ok:\n${stdout}`)
-        await new Promise((resolve) => setTimeout(resolve, 100))
-      }
+      const ok = async () => (await run('redis-cli', ['-p', String(port), 'cluster', 'info'])).stdout
+      await waitFor(async () => (await ok()).includes('cluster_state:ok'), 20_000, `cluster_state:ok on ${port}`)
     }
   } catch (e) {
     await close()

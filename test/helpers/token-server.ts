@@ -49,6 +49,7 @@ export interface TokenServer {
   readonly realm: string
   /** PEM bundle the registry trusts (`rootcertbundle`). */
   readonly certPath: string
+  /** Every token request answered, injected failures included. */
   readonly requests: TokenRequestLog[]
   close(): Promise<void>
 }
@@ -197,6 +198,7 @@ export async function startTokenServer(options: TokenServerOptions = {}): Promis
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     if (failure !== undefined) {
+      requests.push({ method: req.method ?? 'GET', user: undefined, scopes: [], status: failure })
       res.writeHead(failure, { 'content-type': 'text/plain' })
       res.end('injected failure')
       return

@@ -43,7 +43,7 @@ t.test('a mirror killed mid-write leaves no partial blob, and sweeps its temp fi
   t.teardown(() => first.service.kill())
   proxy!.setFault({ kind: 'throttle', bytesPerSecond: 16 * 1024 * 1024 })
   const pending = download(`${first.url}/v2/library/big/blobs/${blob.digest}`)
-  while (proxy!.bytesForwarded < 8 * 1024 * 1024) await new Promise((resolve) => setTimeout(resolve, 10))
+  await proxy!.forwarded(8 * 1024 * 1024)
   await first.service.kill()
   const cut = await pending
   t.ok(cut.error, 'the client saw the transfer fail')

@@ -8,6 +8,7 @@ import { startPrometheus } from '../helpers/prometheus.js'
 import { startStack } from '../helpers/setup.js'
 import { skopeoCopy } from '../helpers/skopeo.js'
 import { makeTempDir } from '../helpers/temp-dir.js'
+import { waitFor } from '../helpers/wait.js'
 
 const run = promisify(execFile)
 const dashboardPath = new URL('../../grafana/dashboards/registry-mirror.json', import.meta.url).pathname
@@ -46,13 +47,11 @@ t.test('every dashboard panel returns data from a real Prometheus scraping a liv
   t.ok(upstream.registry.blobGets().length > 0)
 
   // Rates need two samples after the traffic: wait for them, asking Prometheus itself.
-  const deadline = Date.now() + 30_000
-  for (;;) {
+  const scraped = async () => {
     const seen = await prometheus.query('count_over_time(registry_mirror_requests_total{cache="bypass"}[1m])')
-    if (seen.result.some((r) => Number((r as { value: [number, string] }).value[1]) >= 3)) break
-    if (Date.now() > deadline) throw new Error('Prometheus never scraped the traffic')
-    await new Promise((resolve) => setTimeout(resolve, 250))
+    return seen.result.some((r) => Number((r as { value: [number, string] }).value[1]) >= 3)
   }
+  await waitFor(scraped, 30_000, 'three scrapes of the traffic')
 
   const exported = new Set(
     (await http(`${mirror.url}/metrics`)).body

@@ -1,3 +1,5 @@
+import { once } from 'node:events'
+import { createServer } from 'node:net'
 import t, { type Test } from 'tap'
 import { reindex } from '../../src/cli/reindex.js'
 import { connectRedis, firstConnection } from '../../src/cache/redis-connection.js'
@@ -7,14 +9,12 @@ import { startMirror, type RunningMirror } from '../helpers/mirror.js'
 import { startRedis, type RedisServer } from '../helpers/redis.js'
 import { ACCEPT_ALL } from '../helpers/seeded-images.js'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
+import { waitFor } from '../helpers/wait.js'
 
-/** Waits (by asking) until the index holds `count` blobs. */
+/** Waits until the index holds `count` blobs: the catch-up after an outage announces nothing. */
 async function indexHolds(index: { stats(): Promise<{ blobs: number }> }, count: number): Promise<void> {
-  const deadline = Date.now() + 15_000
-  while ((await index.stats().catch(() => ({ blobs: -1 }))).blobs !== count) {
-    if (Date.now() > deadline) throw new Error(`index never reached ${count} blobs`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+  const holds = async () => (await index.stats().catch(() => ({ blobs: -1 }))).blobs === count
+  await waitFor(holds, 15_000, `an index of ${count} blobs`)
 }
 
 /** The upstream and a private Redis, for a mirror to be started on them. */
@@ -44,6 +44,24 @@ async function pullLayer(t: Test, mirror: RunningMirror, upstream: Upstream): Pr
   const layer = small.blobs[1]!
   t.equal((await download(`${mirror.url}/v2/${small.repo}/blobs/${layer.digest}`)).digest, layer.digest)
   await mirror.app.mirror.blobs.settled()
+}
+
+/**
+ * Stands in for a Redis that is down: takes the port and closes each connection at once,
+ * telling when the first attempt came.
+ */
+async function refuseConnections(port: number): Promise<{ tried: Promise<void>; close: () => Promise<void> }> {
+  const server = createServer((socket) => socket.destroy())
+  server.listen(port, '127.0.0.1')
+  await once(server, 'listening')
+  const tried = once(server, 'connection').then(() => {})
+  return {
+    tried,
+    close: async () => {
+      server.close()
+      await once(server, 'close')
+    },
+  }
 }
 
 t.test('Redis dies mid-run: hits and misses go on; when it is back the index catches up', async (t) => {
@@ -108,8 +126,10 @@ t.test('Redis that comes up while the mirror waits for it at start is taken in s
   const { upstream, redis } = await upstreamAndRedis(t)
   await redis.kill()
   // The first connection fails; a retry succeeds while start-up still waits for it.
+  const refusing = await refuseConnections(redis.port)
   const starting = mirrorOn(t, upstream, redis)
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  await refusing.tried
+  await refusing.close()
   await redis.restart()
   const mirror = await starting
   await pullLayer(t, mirror, upstream)
