@@ -2,6 +2,7 @@ import type { Test } from 'tap'
 import type { RawSettings } from '../../src/config/options.js'
 import { startFaultProxy, type FaultProxy } from './fault-proxy.js'
 import { startMirror, type RunningMirror } from './mirror.js'
+import { startRedis, type RedisServer } from './redis.js'
 import type { TokenServerOptions } from './token-server.js'
 import { startUpstream, type Upstream } from './upstream.js'
 
@@ -32,4 +33,13 @@ export async function startStack(
   })
   t.teardown(() => mirror.close())
   return { upstream, mirror, proxy }
+}
+
+/** The seeded upstream and a private Redis, for the mirrors (or replicas) a test starts on them. */
+export async function startUpstreamAndRedis(t: Test): Promise<{ upstream: Upstream; redis: RedisServer }> {
+  const upstream = await startUpstream()
+  t.teardown(() => upstream.close())
+  const redis = await startRedis()
+  t.teardown(() => redis.close())
+  return { upstream, redis }
 }

@@ -6,24 +6,16 @@ import { connectRedis, firstConnection } from '../../src/cache/redis-connection.
 import { silentLogger } from '../../src/logger.js'
 import { download, http, sha256 } from '../helpers/http.js'
 import { startMirror, type RunningMirror } from '../helpers/mirror.js'
-import { startRedis, type RedisServer } from '../helpers/redis.js'
+import type { RedisServer } from '../helpers/redis.js'
 import { ACCEPT_ALL } from '../helpers/seeded-images.js'
-import { startUpstream, type Upstream } from '../helpers/upstream.js'
+import { startUpstreamAndRedis } from '../helpers/setup.js'
+import type { Upstream } from '../helpers/upstream.js'
 import { waitFor } from '../helpers/wait.js'
 
 /** Waits until the index holds `count` blobs: the catch-up after an outage announces nothing. */
 async function indexHolds(index: { stats(): Promise<{ blobs: number }> }, count: number): Promise<void> {
   const holds = async () => (await index.stats().catch(() => ({ blobs: -1 }))).blobs === count
   await waitFor(holds, 15_000, `an index of ${count} blobs`)
-}
-
-/** The upstream and a private Redis, for a mirror to be started on them. */
-async function upstreamAndRedis(t: Test) {
-  const upstream = await startUpstream()
-  t.teardown(() => upstream.close())
-  const redis = await startRedis()
-  t.teardown(() => redis.close())
-  return { upstream, redis }
 }
 
 async function mirrorOn(t: Test, upstream: Upstream, redis: RedisServer) {
@@ -34,7 +26,7 @@ async function mirrorOn(t: Test, upstream: Upstream, redis: RedisServer) {
 
 /** The upstream, a private Redis, and a mirror indexing into it. */
 async function redisStack(t: Test) {
-  const { upstream, redis } = await upstreamAndRedis(t)
+  const { upstream, redis } = await startUpstreamAndRedis(t)
   return { upstream, redis, mirror: await mirrorOn(t, upstream, redis) }
 }
 
@@ -114,7 +106,7 @@ t.test('FLUSHALL loses nothing on disk: reindex restores the records', async (t)
 })
 
 t.test('a mirror starts while Redis is down, and serves', async (t) => {
-  const { upstream, redis } = await upstreamAndRedis(t)
+  const { upstream, redis } = await startUpstreamAndRedis(t)
   await redis.kill()
   const mirror = await mirrorOn(t, upstream, redis)
   await pullLayer(t, mirror, upstream)
@@ -123,7 +115,7 @@ t.test('a mirror starts while Redis is down, and serves', async (t) => {
 })
 
 t.test('Redis that comes up while the mirror waits for it at start is taken in stride', async (t) => {
-  const { upstream, redis } = await upstreamAndRedis(t)
+  const { upstream, redis } = await startUpstreamAndRedis(t)
   await redis.kill()
   // The first connection fails; a retry succeeds while start-up still waits for it.
   const refusing = await refuseConnections(redis.port)

@@ -4,11 +4,12 @@ import { silentLogger } from '../../src/logger.js'
 import { download, http } from '../helpers/http.js'
 import { startMirror, type RunningMirror } from '../helpers/mirror.js'
 import { freePort } from '../helpers/ports.js'
-import { startRedis, type RedisServer } from '../helpers/redis.js'
+import type { RedisServer } from '../helpers/redis.js'
 import { startFaultProxy } from '../helpers/fault-proxy.js'
 import { skopeoCopy, verifyDirLayout } from '../helpers/skopeo.js'
 import { makeTempDir } from '../helpers/temp-dir.js'
-import { startUpstream, type Upstream } from '../helpers/upstream.js'
+import { startUpstreamAndRedis } from '../helpers/setup.js'
+import type { Upstream } from '../helpers/upstream.js'
 
 const SECRET = 'replicas-share-this-secret'
 
@@ -30,19 +31,11 @@ async function replica(
   return mirror
 }
 
-async function setup(t: Test) {
-  const upstream = await startUpstream()
-  t.teardown(() => upstream.close())
-  const redis = await startRedis()
-  t.teardown(() => redis.close())
-  return { upstream, redis }
-}
-
 const blobGets = (upstream: Upstream, digest: string) =>
   upstream.registry.blobGets(digest).filter((e) => e.status === 200 || e.status === 206).length
 
 t.test('three replicas pulling one cold image at once: each blob crosses from the upstream once', async (t) => {
-  const { upstream, redis } = await setup(t)
+  const { upstream, redis } = await startUpstreamAndRedis(t)
   const replicas = [
     await replica(t, upstream, redis),
     await replica(t, upstream, redis),
@@ -65,7 +58,7 @@ t.test('three replicas pulling one cold image at once: each blob crosses from th
 })
 
 t.test('a second replica is served by its peer, not the upstream', async (t) => {
-  const { upstream, redis } = await setup(t)
+  const { upstream, redis } = await startUpstreamAndRedis(t)
   const [a, b] = [await replica(t, upstream, redis), await replica(t, upstream, redis)]
   const image = upstream.fixture.images.small!
   const out = await makeTempDir('pull')
@@ -91,7 +84,7 @@ t.test('a second replica is served by its peer, not the upstream', async (t) => 
 })
 
 t.test('a peer that fails mid-transfer is dropped and the rest comes from the upstream', async (t) => {
-  const { upstream, redis } = await setup(t)
+  const { upstream, redis } = await startUpstreamAndRedis(t)
   const a = await replica(t, upstream, redis, async (url) => {
     const proxy = await startFaultProxy(url, upstream.storageDir)
     t.teardown(() => proxy.close())
@@ -116,7 +109,7 @@ t.test('a peer that fails mid-transfer is dropped and the rest comes from the up
 })
 
 t.test('a replica that is gone is not waited for', async (t) => {
-  const { upstream, redis } = await setup(t)
+  const { upstream, redis } = await startUpstreamAndRedis(t)
   const [a, b] = [await replica(t, upstream, redis), await replica(t, upstream, redis)]
   const image = upstream.fixture.images.small!
   const layer = image.blobs.at(-1)!
@@ -132,7 +125,7 @@ t.test('a replica that is gone is not waited for', async (t) => {
 })
 
 t.test('a replica opens one Redis connection for its index and its peers, and leaves before closing it', async (t) => {
-  const { upstream, redis } = await setup(t)
+  const { upstream, redis } = await startUpstreamAndRedis(t)
   const admin = connectRedis({ url: redis.url, timeoutMs: 1000, log: silentLogger })
   t.ok(await firstConnection(admin, 5000))
   t.teardown(() => admin.quit())
