@@ -83,13 +83,27 @@ export async function startContainerd(mirrorUrl: string): Promise<Containerd> {
   }
 }
 
+export interface DockerdOptions {
+  /**
+   * `vfs` by default: slow to build on but works everywhere, and pulls need no more.
+   * `auto` lets dockerd choose (overlay2 where the kernel allows), for building images.
+   */
+  storageDriver?: string
+}
+
 /**
  * dockerd with `--registry-mirror` pointing at the mirror, on its own data root and
- * socket, using the given containerd, with no bridge or iptables (nothing runs here), and
- * an empty config file so a daemon.json on the machine changes nothing. (Docker 20.10
- * still writes its trust key to /etc/docker/key.json; no flag moves it.)
+ * socket, using the given containerd, with no bridge or iptables (containers that run here
+ * use the host's network), and an empty config file so a daemon.json on the machine
+ * changes nothing. (Docker 20.10 still writes its trust key to /etc/docker/key.json; no
+ * flag moves it.)
  */
-export async function startDockerd(mirrorUrl: string, containerd: Containerd): Promise<Dockerd> {
+export async function startDockerd(
+  mirrorUrl: string,
+  containerd: Containerd,
+  options: DockerdOptions = {},
+): Promise<Dockerd> {
+  const storageDriver = options.storageDriver ?? 'vfs'
   const dir = await makeTempDir('dockerd')
   const socket = join(dir.path, 'docker.sock')
   const dataRoot = join(dir.path, 'root')
@@ -113,7 +127,7 @@ export async function startDockerd(mirrorUrl: string, containerd: Containerd): P
       mirrorUrl,
       '--bridge=none',
       '--iptables=false',
-      '--storage-driver=vfs',
+      ...(storageDriver === 'auto' ? [] : [`--storage-driver=${storageDriver}`]),
     ],
     { ready: /API listen on/, timeoutMs: 30_000 },
   )
@@ -144,6 +158,8 @@ export async function startDockerd(mirrorUrl: string, containerd: Containerd): P
       await service.close()
       // dockerd bind-mounts its data root onto itself; a clean stop undoes it, a crash may not.
       await run('umount', [dataRoot]).catch(() => {})
+      // A container on the host's network leaves the host's namespace mounted here.
+      await run('umount', [join(dir.path, 'exec', 'netns', 'default')]).catch(() => {})
       await rm(dir.path, { recursive: true, force: true })
     },
   }
