@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine: the system packages the tests start
-# (CNCF Distribution, skopeo, redis-server, openssl, Prometheus, dockerd, containerd, podman),
-# then npm ci, typecheck, lint, format check and the tests. .ci/run calls exactly this.
+# (CNCF Distribution, skopeo, redis-server, openssl, Prometheus, dockerd, containerd, podman,
+# docker-compose to validate deploy/compose.yaml), then npm ci, typecheck, lint, format check
+# and the tests. .ci/run calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Tests that need machine features (the container engines) fail on CI instead of
 # skipping when those features are missing: this script installs them.
 export CI="${CI:-true}"
 
-packages=(docker-registry skopeo redis-server openssl prometheus docker.io containerd podman)
-commands=(docker-registry skopeo redis-server openssl promtool dockerd containerd podman)
+packages=(docker-registry skopeo redis-server openssl prometheus docker.io containerd podman docker-compose)
+commands=(docker-registry skopeo redis-server openssl promtool dockerd containerd podman docker-compose)
 missing=()
 for i in "${!commands[@]}"; do
   command -v "${commands[$i]}" >/dev/null 2>&1 || missing+=("${packages[$i]}")
