@@ -15,12 +15,20 @@ missing=()
 for i in "${!commands[@]}"; do
   command -v "${commands[$i]}" >/dev/null 2>&1 || missing+=("${packages[$i]}")
 done
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 if [ "${#missing[@]}" -gt 0 ]; then
-  sudo=""
-  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
   echo "installing: ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# On a systemd host the docker-registry package starts and enables a registry on port 5000,
+# the mirror's default; the tests start their own on free ports. Undo that when this run
+# installed it (a registry installed before is the machine owner's business).
+if [[ " ${missing[*]:-} " == *" docker-registry "* ]] && [ -d /run/systemd/system ]; then
+  echo "stopping and disabling the docker-registry service, which holds port 5000"
+  $sudo systemctl disable --now docker-registry.service ||
+    echo "could not stop docker-registry.service; port 5000 may be taken" >&2
 fi
 
 npm ci --no-audit --no-fund
