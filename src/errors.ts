@@ -74,6 +74,15 @@ export class UpstreamContentError extends Error {
   override readonly name = 'UpstreamContentError'
 }
 
+/**
+ * A problem the operator of a command can fix: a bad image reference, a bundle that does
+ * not check out, a cache dir another process holds. Commands print its message alone, as
+ * one line, and exit non-zero; no OCI client ever sees one.
+ */
+export class OperatorError extends Error {
+  override readonly name: string = 'OperatorError'
+}
+
 export const errors = {
   nameInvalid: (name: string) =>
     new MirrorError('NAME_INVALID', 400, 'invalid repository name', {

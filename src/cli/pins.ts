@@ -8,8 +8,10 @@ import { PinFile } from '../cache/pin-file.js'
 import { parseRecord, TAG_JOURNAL } from '../cache/records.js'
 import type { Config } from '../config/schema.js'
 import type { Logger } from '../logger.js'
+import { upstreamsOf } from '../config/upstreams.js'
+import { OperatorError } from '../errors.js'
 import { parseDigest } from '../oci/digest.js'
-import { normaliseName, parseReference, validateName } from '../oci/reference.js'
+import { imageName, resolveImage, type ImageRef, type ImageUpstream } from '../oci/image-ref.js'
 
 /** What the pin commands need of the index. */
 interface PinIndex {
@@ -55,10 +57,10 @@ async function cachedDigests(store: FsBlobStore, roots: string[]): Promise<strin
   const walk = async (digest: string): Promise<void> => {
     if (found.has(digest)) return
     const body = await store.read(digest)
-    if (body === undefined) throw new Error(`${digest} is not cached: pull the image through the mirror first`)
+    if (body === undefined) throw new OperatorError(`${digest} is not cached: pull or prefetch the image first`)
     found.add(digest)
     const manifest = parseRecord(manifestSchema, body.toString('utf8'))
-    if (manifest === undefined) throw new Error(`${digest} is not a manifest an image can be pinned by`)
+    if (manifest === undefined) throw new OperatorError(`${digest} is not a manifest an image can be pinned by`)
     for (const child of manifest.manifests ?? []) {
       // A platform the site never pulled is not cached; an index may still be pinned.
       if ((await store.stat(child.digest)) !== undefined) await walk(child.digest)
@@ -71,35 +73,48 @@ async function cachedDigests(store: FsBlobStore, roots: string[]): Promise<strin
   return [...found]
 }
 
-/** `name:tag` or `name@digest`, named as the cache names it. */
-function parseImage(config: Config, image: string): { key: string; repo: string; reference: string } {
-  const at = image.indexOf('@')
-  const colon = image.lastIndexOf(':')
-  const split = at >= 0 ? at : colon > image.lastIndexOf('/') ? colon : image.length
-  const name = image.slice(0, split)
-  const reference = split === image.length ? 'latest' : image.slice(split + 1)
-  const repo = normaliseName(validateName(name), config.defaultNamespace)
-  parseReference(reference)
-  return { key: `${repo}${at >= 0 ? '@' : ':'}${reference}`, repo, reference }
+/**
+ * Pins are kept under the image's full name (`docker.io/library/alpine:3.19`); before
+ * image references were resolved they were kept as `library/alpine:3.19`, the name on
+ * the one upstream, and such pins still count.
+ */
+function pinKeys(ref: ImageRef, upstreams: readonly ImageUpstream[]): { key: string; legacy?: string } {
+  const key = imageName(ref)
+  if (ref.upstream !== upstreams[0]) return { key }
+  return { key, legacy: key.slice(ref.upstream.name.length + 1) }
+}
+
+/** A pin's name as the commands show it: stored names of the old form are shown in full. */
+function shownName(image: string, upstreams: readonly ImageUpstream[]): string {
+  try {
+    return imageName(resolveImage(image, upstreams))
+  } catch {
+    return image
+  }
 }
 
 /** `registry-mirror pin <image>`: the image's manifests and blobs are never evicted. */
 export async function pinImage(config: Config, log: Logger, image: string): Promise<Pin> {
-  const { key, repo, reference } = parseImage(config, image)
+  const upstreams = upstreamsOf(config)
+  const ref = resolveImage(image, upstreams)
+  const key = imageName(ref)
   const store = new FsBlobStore(config.cacheDir)
   const index = await pinIndex(config, log)
   try {
     let roots: string[]
-    if (reference.includes(':')) roots = [parseDigest(reference).value]
+    if (ref.digest !== undefined) roots = [ref.digest]
     else {
       // A tag maps to one manifest per kind of client; those evicted since are not the image.
-      const mapped = [...new Set((await index.findTags(config.upstream.host, repo, reference)).map((r) => r.digest))]
+      const tags = await index.findTags(ref.upstream.host, ref.repo, ref.tag ?? 'latest')
+      const mapped = [...new Set(tags.map((r) => r.digest))]
       const cached = await Promise.all(mapped.map(async (d) => ((await store.stat(d)) === undefined ? [] : [d])))
       roots = cached.flat()
     }
-    if (roots.length === 0) throw new Error(`${key} is not cached: pull it through the mirror first`)
+    if (roots.length === 0) throw new OperatorError(`${key} is not cached: pull or prefetch it first`)
     const digests = await cachedDigests(store, roots)
+    const { legacy } = pinKeys(ref, upstreams)
     await index.pin(key, digests)
+    if (legacy !== undefined) await index.unpin(legacy)
     return { image: key, digests }
   } finally {
     await index.close()
@@ -109,7 +124,10 @@ export async function pinImage(config: Config, log: Logger, image: string): Prom
 export async function unpinImage(config: Config, log: Logger, image: string): Promise<boolean> {
   const index = await pinIndex(config, log)
   try {
-    return await index.unpin(parseImage(config, image).key)
+    const upstreams = upstreamsOf(config)
+    const { key, legacy } = pinKeys(resolveImage(image, upstreams), upstreams)
+    const removed = await index.unpin(key)
+    return (legacy !== undefined && (await index.unpin(legacy))) || removed
   } finally {
     await index.close()
   }
@@ -118,7 +136,8 @@ export async function unpinImage(config: Config, log: Logger, image: string): Pr
 export async function listPins(config: Config, log: Logger): Promise<Pin[]> {
   const index = await pinIndex(config, log)
   try {
-    return await index.pins()
+    const upstreams = upstreamsOf(config)
+    return (await index.pins()).map((pin) => ({ ...pin, image: shownName(pin.image, upstreams) }))
   } finally {
     await index.close()
   }
