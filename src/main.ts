@@ -3,11 +3,14 @@ import closeWithGrace from 'close-with-grace'
 import { Command } from 'commander'
 import { pino } from 'pino'
 import { buildApp } from './app.js'
+import { CacheLock } from './cache/cache-lock.js'
+import { ownCacheDir } from './cli/cache-dir-owner.js'
 import { listPins, pinImage, unpinImage } from './cli/pins.js'
 import { reindex } from './cli/reindex.js'
 import { ConfigError, loadConfig } from './config/load.js'
 import { helpText, OPTIONS, type RawSettings } from './config/options.js'
 import type { Config } from './config/schema.js'
+import { OperatorError } from './errors.js'
 import { REDACTED_PATHS } from './logger.js'
 import { VERSION } from './version.js'
 
@@ -23,6 +26,7 @@ function configFrom(flags: Flags): Config {
 
 async function serve(flags: Flags): Promise<void> {
   const config = configFrom(flags)
+  await ownCacheDir(config)
   const { server, metricsServer } = await buildApp(config)
   closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ err, signal }) => {
     if (err !== undefined) server.log.error({ err }, 'shutting down after an error')
@@ -59,7 +63,9 @@ withSettings(
     .description('verify every cached file by its digest and bring the index in line with the cache dir'),
 ).action(async (flags: Flags) => {
   const config = configFrom(flags)
-  const report = await reindex(config, commandLog(config))
+  // It deletes files and rewrites records: one writer per cache dir.
+  const lock = await CacheLock.acquire(config.cacheDir, { command: 'reindex' })
+  const report = await reindex(config, commandLog(config)).finally(() => lock.release())
   process.stdout.write(`dropped ${report.dropped}, added ${report.added}, removed ${report.removed}\n`)
 })
 
@@ -91,6 +97,10 @@ withSettings(program.command('pins').description('list pinned images')).action(a
 })
 
 program.parseAsync(process.argv).catch((e: unknown) => {
+  if (e instanceof OperatorError) {
+    process.stderr.write(`registry-mirror: ${e.message}\n`)
+    process.exit(1)
+  }
   if (e instanceof ConfigError) {
     process.stderr.write(`registry-mirror: ${e.message}\n`)
     process.exit(2)
