@@ -1,28 +1,14 @@
 #!/usr/bin/env -S node --max-semi-space-size=2
 import closeWithGrace from 'close-with-grace'
-import { Command } from 'commander'
-import { pino } from 'pino'
 import { buildApp } from './app.js'
-import { CacheLock } from './cache/cache-lock.js'
 import { ownCacheDir } from './cli/cache-dir-owner.js'
-import { listPins, pinImage, unpinImage } from './cli/pins.js'
-import { reindex } from './cli/reindex.js'
-import { ConfigError, loadConfig } from './config/load.js'
-import { helpText, OPTIONS, type RawSettings } from './config/options.js'
-import type { Config } from './config/schema.js'
+import { buildProgram } from './cli/program.js'
+import { configFrom, type Flags } from './cli/settings.js'
+import { ConfigError } from './config/load.js'
 import { OperatorError } from './errors.js'
-import { REDACTED_PATHS } from './logger.js'
-import { VERSION } from './version.js'
 
 /** In-flight pulls get this long to finish after SIGTERM before the process exits. */
 const SHUTDOWN_GRACE_MS = 10_000
-
-type Flags = RawSettings & { config?: string }
-
-function configFrom(flags: Flags): Config {
-  const { config: configFile, ...settings } = flags
-  return loadConfig({ flags: settings, env: process.env, configFile })
-}
 
 async function serve(flags: Flags): Promise<void> {
   const config = configFrom(flags)
@@ -41,60 +27,7 @@ async function serve(flags: Flags): Promise<void> {
   server.log.info({ upstream: config.upstream.url, cacheDir: config.cacheDir, index }, 'registry mirror ready')
 }
 
-/** Every setting as a flag, on the program and on each command. */
-function withSettings(command: Command): Command {
-  command.option('--config <file>', 'YAML or JSON config file (env MIRROR_CONFIG)')
-  for (const option of OPTIONS) {
-    command.option(option.flag, helpText(option))
-  }
-  return command
-}
-
-const program = withSettings(
-  new Command('registry-mirror')
-    .description('A pull-through caching mirror for container registries')
-    .version(VERSION)
-    .enablePositionalOptions(),
-).action(serve)
-
-withSettings(
-  program
-    .command('reindex')
-    .description('verify every cached file by its digest and bring the index in line with the cache dir'),
-).action(async (flags: Flags) => {
-  const config = configFrom(flags)
-  // It deletes files and rewrites records: one writer per cache dir.
-  const lock = await CacheLock.acquire(config.cacheDir, { command: 'reindex' })
-  const report = await reindex(config, commandLog(config)).finally(() => lock.release())
-  process.stdout.write(`dropped ${report.dropped}, added ${report.added}, removed ${report.removed}\n`)
-})
-
-const commandLog = (config: Config) => pino({ level: config.logLevel, redact: REDACTED_PATHS })
-
-withSettings(
-  program
-    .command('pin <image>')
-    .description('keep an image (name:tag or name@digest) from eviction; it must be cached'),
-).action(async (image: string, flags: Flags) => {
-  const config = configFrom(flags)
-  const pin = await pinImage(config, commandLog(config), image)
-  process.stdout.write(`pinned ${pin.image}: ${pin.digests.length} blobs and manifests\n`)
-})
-
-withSettings(program.command('unpin <image>').description('let an image be evicted again')).action(
-  async (image: string, flags: Flags) => {
-    const config = configFrom(flags)
-    const removed = await unpinImage(config, commandLog(config), image)
-    process.stdout.write(removed ? `unpinned ${image}\n` : `${image} was not pinned\n`)
-  },
-)
-
-withSettings(program.command('pins').description('list pinned images')).action(async (flags: Flags) => {
-  const config = configFrom(flags)
-  for (const pin of await listPins(config, commandLog(config))) {
-    process.stdout.write(`${pin.image}\t${pin.digests.length}\n`)
-  }
-})
+const program = buildProgram(serve)
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof OperatorError) {

@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import type { Command } from 'commander'
 import { z } from 'zod'
 import type { Pin, TagRecord } from '../cache/cache-index.js'
 import { FsBlobStore } from '../cache/fs-blob-store.js'
@@ -8,6 +9,7 @@ import { PinFile } from '../cache/pin-file.js'
 import { parseRecord, TAG_JOURNAL } from '../cache/records.js'
 import type { Config } from '../config/schema.js'
 import type { Logger } from '../logger.js'
+import { commandLog, configFrom, withSettings, type Flags } from './settings.js'
 import { upstreamsOf } from '../config/upstreams.js'
 import { OperatorError } from '../errors.js'
 import { parseDigest } from '../oci/digest.js'
@@ -141,4 +143,31 @@ export async function listPins(config: Config, log: Logger): Promise<Pin[]> {
   } finally {
     await index.close()
   }
+}
+
+export function pinCommands(program: Command): void {
+  withSettings(
+    program
+      .command('pin <image>')
+      .description('keep an image (name:tag or name@digest) from eviction; it must be cached'),
+  ).action(async (image: string, flags: Flags) => {
+    const config = configFrom(flags)
+    const pin = await pinImage(config, commandLog(config), image)
+    process.stdout.write(`pinned ${pin.image}: ${pin.digests.length} blobs and manifests\n`)
+  })
+
+  withSettings(program.command('unpin <image>').description('let an image be evicted again')).action(
+    async (image: string, flags: Flags) => {
+      const config = configFrom(flags)
+      const removed = await unpinImage(config, commandLog(config), image)
+      process.stdout.write(removed ? `unpinned ${image}\n` : `${image} was not pinned\n`)
+    },
+  )
+
+  withSettings(program.command('pins').description('list pinned images')).action(async (flags: Flags) => {
+    const config = configFrom(flags)
+    for (const pin of await listPins(config, commandLog(config))) {
+      process.stdout.write(`${pin.image}\t${pin.digests.length}\n`)
+    }
+  })
 }

@@ -1,0 +1,21 @@
+import { Command } from 'commander'
+import { VERSION } from '../version.js'
+import { pinCommands } from './pins.js'
+import { reindexCommand } from './reindex.js'
+import { withSettings, type Flags } from './settings.js'
+
+/**
+ * `registry-mirror`: serving is the default command; the others work on the cache the
+ * server uses, with the same settings.
+ */
+export function buildProgram(serve: (flags: Flags) => Promise<void>): Command {
+  const program = withSettings(
+    new Command('registry-mirror')
+      .description('A pull-through caching mirror for container registries')
+      .version(VERSION)
+      .enablePositionalOptions(),
+  ).action(serve)
+  reindexCommand(program)
+  pinCommands(program)
+  return program
+}
