@@ -23,6 +23,12 @@ export interface TagKey {
   accept: string
 }
 
+/** A tag mapping with its key, as listTags yields them. */
+export interface TagMapping {
+  key: TagKey
+  record: TagRecord
+}
+
 export interface TagRecord {
   digest: string
   mediaType: string
@@ -62,6 +68,8 @@ export interface Index {
   deleteTag(key: TagKey): Promise<void>
   /** Every mapping of one tag, whatever the clients accepted. */
   findTags(upstream: string, repo: string, tag: string): Promise<TagRecord[]>
+  /** Every tag mapping, in no particular order: what the cache holds by name. */
+  listTags(): AsyncIterable<TagMapping>
   getVerdict(upstream: string, repo: string): Promise<Verdict | undefined>
   putVerdict(upstream: string, repo: string, verdict: Verdict): Promise<void>
   /** Marks an image's digests as never evicted; pinning an image again replaces its set. */
@@ -75,6 +83,15 @@ export interface Index {
   /** Flushes what is batched and releases connections and files. */
   close(): Promise<void>
 }
+
+/**
+ * What a command run beside a live mirror uses of the index: it reads, and writes only
+ * pins (which are made to take writes from another process).
+ */
+export type IndexBeside = Pick<
+  Index,
+  'getBlob' | 'findTags' | 'listTags' | 'getVerdict' | 'pin' | 'unpin' | 'pins' | 'close'
+>
 
 /** One string per tag key, for maps and persistence. Fields cannot contain a space. */
 export function tagKeyString(key: TagKey): string {

@@ -1,7 +1,17 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { BlobRecord, Index, IndexStats, Pin, TagKey, TagRecord, Verdict } from './cache-index.js'
-import { tagKeyString } from './cache-index.js'
+import type {
+  BlobRecord,
+  Index,
+  IndexBeside,
+  IndexStats,
+  Pin,
+  TagKey,
+  TagMapping,
+  TagRecord,
+  Verdict,
+} from './cache-index.js'
+import { parseTagKeyString, tagKeyString } from './cache-index.js'
 import { Journal } from './journal.js'
 import { PinFile } from './pin-file.js'
 import { TAG_JOURNAL, VERDICT_JOURNAL } from './records.js'
@@ -30,6 +40,36 @@ export class EmbeddedIndex implements Index {
     const tags = await Journal.open(join(dir, 'tags.jsonl'), TAG_JOURNAL)
     const verdicts = await Journal.open(join(dir, 'verdicts.jsonl'), VERDICT_JOURNAL)
     return new EmbeddedIndex(tags, verdicts, new PinFile(join(dir, 'pins.jsonl')))
+  }
+
+  /**
+   * The index as a command run beside a live mirror sees it: tag mappings and verdicts as
+   * the journals hold them now, read without writing a byte (the mirror owns the
+   * journals); pins read and written, as the pin file takes appends from any process. No
+   * blob records: the embedded index keeps those in memory only.
+   */
+  static async beside(dir: string): Promise<IndexBeside> {
+    const tags = await Journal.snapshot(join(dir, 'tags.jsonl'), TAG_JOURNAL)
+    const verdicts = await Journal.snapshot(join(dir, 'verdicts.jsonl'), VERDICT_JOURNAL)
+    const pins = new PinFile(join(dir, 'pins.jsonl'))
+    return {
+      getBlob: async () => undefined,
+      findTags: async (upstream, repo, tag) => {
+        const prefix = `${upstream} ${repo} ${tag} `
+        return [...tags].filter(([k]) => k.startsWith(prefix)).map(([, r]) => ({ ...r }))
+      },
+      listTags: async function* () {
+        yield* mappingsOf(tags)
+      },
+      getVerdict: async (upstream, repo) => {
+        const verdict = verdicts.get(verdictKey(upstream, repo))
+        return verdict === undefined ? undefined : { ...verdict }
+      },
+      pin: (image, digests) => pins.pin(image, digests),
+      unpin: (image) => pins.unpin(image),
+      pins: () => pins.pins(),
+      close: async () => {},
+    }
   }
 
   async getBlob(digest: string): Promise<BlobRecord | undefined> {
@@ -96,6 +136,10 @@ export class EmbeddedIndex implements Index {
     return [...this.tags.entries].filter(([k]) => k.startsWith(prefix)).map(([, r]) => ({ ...r }))
   }
 
+  async *listTags(): AsyncIterable<TagMapping> {
+    yield* mappingsOf(this.tags.entries)
+  }
+
   async getVerdict(upstream: string, repo: string): Promise<Verdict | undefined> {
     const verdict = this.verdicts.entries.get(verdictKey(upstream, repo))
     return verdict === undefined ? undefined : { ...verdict }
@@ -114,5 +158,13 @@ export class EmbeddedIndex implements Index {
   async close(): Promise<void> {
     await this.tags.flush()
     await this.verdicts.flush()
+  }
+}
+
+/** The journal's entries as mappings; keys were checked when the journal was read. */
+function* mappingsOf(entries: Map<string, TagRecord>): Iterable<TagMapping> {
+  for (const [text, record] of [...entries]) {
+    const key = parseTagKeyString(text)
+    if (key !== undefined) yield { key, record: { ...record } }
   }
 }

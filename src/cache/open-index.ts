@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import type { Config } from '../config/schema.js'
 import type { Logger } from '../logger.js'
-import type { Index } from './cache-index.js'
+import type { Index, IndexBeside } from './cache-index.js'
 import { EmbeddedIndex } from './embedded-index.js'
 import { alone, type Peers } from './peers.js'
 
@@ -54,4 +54,13 @@ export async function openIndex(config: Config, log: Logger, options: OpenIndexO
   if (replica === undefined) return { index: opened.index, peers: alone }
   const { RedisPeers } = await import('./redis-peers.js')
   return { index: opened.index, peers: new RedisPeers(client, config.redisPrefix, replica.advertiseUrl, log) }
+}
+
+/**
+ * The index for a command run beside a live mirror (ls, export, pin): Redis is shared as
+ * it is; the embedded index's journals are read, never written, except for pins.
+ */
+export async function openIndexBeside(config: Config, log: Logger): Promise<IndexBeside> {
+  if (config.redisUrl !== undefined) return (await openIndex(config, log)).index
+  return EmbeddedIndex.beside(join(config.cacheDir, 'index'))
 }

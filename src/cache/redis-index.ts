@@ -1,7 +1,8 @@
 import { LRUCache } from 'lru-cache'
 import type { z } from 'zod'
-import type { BlobRecord, Index, IndexStats, Pin, TagKey, TagRecord, Verdict } from './cache-index.js'
-import { tagKeyString } from './cache-index.js'
+import { Cluster } from 'ioredis'
+import type { BlobRecord, Index, IndexStats, Pin, TagKey, TagMapping, TagRecord, Verdict } from './cache-index.js'
+import { parseTagKeyString, tagKeyString } from './cache-index.js'
 import { silentLogger, type Logger } from '../logger.js'
 import { parseRecord, pinDigestsSchema, tagRecordSchema, verdictSchema } from './records.js'
 import type { RedisClient } from './redis-connection.js'
@@ -239,6 +240,27 @@ export class RedisIndex implements Index {
       const record = this.parse(tagRecordSchema, keys[i]!, v)
       return record === undefined ? [] : [record]
     })
+  }
+
+  /** Scans for tag keys (on each master of a Cluster) and reads them in batches. */
+  async *listTags(): AsyncIterable<TagMapping> {
+    const tagPrefix = this.key('tag', '')
+    const pattern = `${tagPrefix.replace(/[*?[\]\\]/g, '\\$&')}*`
+    const nodes = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis]
+    for (const node of nodes) {
+      let cursor = '0'
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_BATCH)
+        cursor = next
+        if (keys.length === 0) continue
+        const values = await this.redis.mget(...keys)
+        for (const [i, k] of keys.entries()) {
+          const key = parseTagKeyString(k.slice(tagPrefix.length))
+          const record = this.parse(tagRecordSchema, k, values[i] ?? null)
+          if (key !== undefined && record !== undefined) yield { key, record }
+        }
+      } while (cursor !== '0')
+    }
   }
 
   async getVerdict(upstream: string, repo: string): Promise<Verdict | undefined> {

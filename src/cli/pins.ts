@@ -1,12 +1,9 @@
-import { join } from 'node:path'
 import type { Command } from 'commander'
 import { z } from 'zod'
-import type { Pin, TagRecord } from '../cache/cache-index.js'
+import type { Pin } from '../cache/cache-index.js'
 import { FsBlobStore } from '../cache/fs-blob-store.js'
-import { Journal } from '../cache/journal.js'
-import { openIndex } from '../cache/open-index.js'
-import { PinFile } from '../cache/pin-file.js'
-import { parseRecord, TAG_JOURNAL } from '../cache/records.js'
+import { openIndexBeside } from '../cache/open-index.js'
+import { parseRecord } from '../cache/records.js'
 import type { Config } from '../config/schema.js'
 import type { Logger } from '../logger.js'
 import { commandLog, configFrom, withSettings, type Flags } from './settings.js'
@@ -14,36 +11,6 @@ import { upstreamsOf } from '../config/upstreams.js'
 import { OperatorError } from '../errors.js'
 import { parseDigest } from '../oci/digest.js'
 import { imageName, resolveImage, type ImageRef, type ImageUpstream } from '../oci/image-ref.js'
-
-/** What the pin commands need of the index. */
-interface PinIndex {
-  findTags(upstream: string, repo: string, tag: string): Promise<TagRecord[]>
-  pin(image: string, digests: string[]): Promise<void>
-  unpin(image: string): Promise<boolean>
-  pins(): Promise<Pin[]>
-  close(): Promise<void>
-}
-
-/**
- * The index for a command run beside a live mirror: Redis is shared as it is; for the
- * embedded index, the tag journal is only read and pins go to their own file, so
- * nothing the running mirror writes is touched.
- */
-async function pinIndex(config: Config, log: Logger): Promise<PinIndex> {
-  if (config.redisUrl !== undefined) return (await openIndex(config, log)).index
-  const dir = join(config.cacheDir, 'index')
-  const pins = new PinFile(join(dir, 'pins.jsonl'))
-  return {
-    findTags: async (upstream, repo, tag) => {
-      const tags = await Journal.snapshot(join(dir, 'tags.jsonl'), TAG_JOURNAL)
-      return [...tags].filter(([k]) => k.startsWith(`${upstream} ${repo} ${tag} `)).map(([, r]) => r)
-    },
-    pin: (image, digests) => pins.pin(image, digests),
-    unpin: (image) => pins.unpin(image),
-    pins: () => pins.pins(),
-    close: async () => {},
-  }
-}
 
 /** What a pin needs of a manifest or an index: the digests it names. */
 const descriptor = z.object({ digest: z.string() })
@@ -101,7 +68,7 @@ export async function pinImage(config: Config, log: Logger, image: string): Prom
   const ref = resolveImage(image, upstreams)
   const key = imageName(ref)
   const store = new FsBlobStore(config.cacheDir)
-  const index = await pinIndex(config, log)
+  const index = await openIndexBeside(config, log)
   try {
     let roots: string[]
     if (ref.digest !== undefined) roots = [ref.digest]
@@ -124,7 +91,7 @@ export async function pinImage(config: Config, log: Logger, image: string): Prom
 }
 
 export async function unpinImage(config: Config, log: Logger, image: string): Promise<boolean> {
-  const index = await pinIndex(config, log)
+  const index = await openIndexBeside(config, log)
   try {
     const upstreams = upstreamsOf(config)
     const { key, legacy } = pinKeys(resolveImage(image, upstreams), upstreams)
@@ -136,7 +103,7 @@ export async function unpinImage(config: Config, log: Logger, image: string): Pr
 }
 
 export async function listPins(config: Config, log: Logger): Promise<Pin[]> {
-  const index = await pinIndex(config, log)
+  const index = await openIndexBeside(config, log)
   try {
     const upstreams = upstreamsOf(config)
     return (await index.pins()).map((pin) => ({ ...pin, image: shownName(pin.image, upstreams) }))

@@ -1,5 +1,6 @@
 import { Command } from 'commander'
 import { VERSION } from '../version.js'
+import { lsCommand } from './ls.js'
 import { pinCommands } from './pins.js'
 import { reindexCommand } from './reindex.js'
 import { withSettings, type Flags } from './settings.js'
@@ -15,6 +16,7 @@ export function buildProgram(serve: (flags: Flags) => Promise<void>): Command {
       .version(VERSION)
       .enablePositionalOptions(),
   ).action(serve)
+  lsCommand(program)
   reindexCommand(program)
   pinCommands(program)
   return program

@@ -1,3 +1,4 @@
+import type { Config } from '../../src/config/schema.js'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { freePort } from './ports.js'
@@ -43,4 +44,15 @@ export async function spawnServer(upstream: string, cacheDir: string, extra: str
     { cwd: root, ready: /registry mirror ready/ },
   )
   return { url: `http://127.0.0.1:${port}`, host: `127.0.0.1:${port}`, service }
+}
+
+/** The flags that point a command at a running in-process mirror's cache and index. */
+export function settingsOf(config: Config): string[] {
+  return [
+    '--upstream',
+    config.upstream.url,
+    '--cache-dir',
+    config.cacheDir,
+    ...(config.redisUrl === undefined ? [] : ['--redis-url', config.redisUrl]),
+  ]
 }
