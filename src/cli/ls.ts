@@ -6,7 +6,7 @@ import { upstreamsOf } from '../config/upstreams.js'
 import type { Logger } from '../logger.js'
 import { registryName } from '../oci/image-ref.js'
 import { platformText } from '../oci/manifest.js'
-import { cachedImage, imageBytes } from '../transfer/cached-image.js'
+import { cachedImage, imageBytes, platformSummary } from '../transfer/cached-image.js'
 import { taggedImages } from '../transfer/tagged-images.js'
 import { commandLog, configFrom, withSettings, type Flags } from './settings.js'
 import { formatBytes, formatTable, formatTime, shortDigest } from './table.js'
@@ -20,6 +20,8 @@ export interface ListedImage {
   tag: string
   digest: string
   mediaType: string
+  /** `linux/amd64, linux/arm64 (2 of 3)`: the platforms held whole, and how many there are. */
+  platformSummary: string
   /** Platforms held whole. */
   platforms: string[]
   /** Platforms the image offers that are not (wholly) cached. */
@@ -62,6 +64,7 @@ export async function listCache(config: Config, log: Logger): Promise<CacheListi
         tag: tagged.tag,
         digest: image.digest,
         mediaType: image.mediaType,
+        platformSummary: platformSummary(image),
         platforms: image.platforms.map((p) => (p.platform === undefined ? 'unknown' : platformText(p.platform))),
         incompletePlatforms: image.incomplete.map((p) =>
           p.platform === undefined ? p.digest : platformText(p.platform),
@@ -83,20 +86,13 @@ export async function listCache(config: Config, log: Logger): Promise<CacheListi
   }
 }
 
-function platformsShown(image: ListedImage): string {
-  const held = image.platforms.filter((p) => p !== 'unknown/unknown' && p !== 'unknown')
-  const all = held.length + image.incompletePlatforms.filter((p) => p !== 'unknown/unknown').length
-  const list = held.join(',') || '-'
-  return held.length === all ? list : `${list} (${held.length} of ${all})`
-}
-
 export function renderListing(listing: CacheListing, cacheDir: string): string {
   const rows = [['IMAGE', 'DIGEST', 'PLATFORMS', 'SIZE', 'LAST PULLED', 'PINNED']]
   for (const image of listing.images) {
     rows.push([
       image.name,
       shortDigest(image.digest),
-      platformsShown(image),
+      image.platformSummary,
       formatBytes(image.size),
       formatTime(image.lastPulled),
       image.pinned ? 'yes' : 'no',

@@ -1,5 +1,6 @@
 import { Command } from 'commander'
 import { VERSION } from '../version.js'
+import { exportCommand } from './export.js'
 import { lsCommand } from './ls.js'
 import { pinCommands } from './pins.js'
 import { reindexCommand } from './reindex.js'
@@ -17,6 +18,7 @@ export function buildProgram(serve: (flags: Flags) => Promise<void>): Command {
       .enablePositionalOptions(),
   ).action(serve)
   lsCommand(program)
+  exportCommand(program)
   reindexCommand(program)
   pinCommands(program)
   return program

@@ -1,5 +1,5 @@
 import type { BlobStore } from '../cache/blob-store.js'
-import { parseManifest, platformSchema, type Platform } from '../oci/manifest.js'
+import { parseManifest, platformSchema, platformText, type Platform } from '../oci/manifest.js'
 
 /** A platform of an image, by its manifest. */
 export interface PlatformManifest {
@@ -101,4 +101,14 @@ export function imageBytes(image: CachedImage): number {
   let total = 0
   for (const size of image.blobs.values()) total += size
   return total
+}
+
+/** `linux/amd64, linux/arm64 (2 of 3)`: the platforms held, and how many there are (attestations aside). */
+export function platformSummary(image: CachedImage): string {
+  const name = (p: PlatformManifest) => (p.platform === undefined ? 'unknown' : platformText(p.platform))
+  const real = (p: PlatformManifest) => p.platform?.os !== 'unknown'
+  const held = image.platforms.filter(real).map(name)
+  const all = held.length + image.incomplete.filter(real).length
+  const list = held.join(', ') || '-'
+  return held.length === all ? list : `${list} (${held.length} of ${all})`
 }
