@@ -83,6 +83,11 @@ export class OperatorError extends Error {
   override readonly name: string = 'OperatorError'
 }
 
+/** What a thrown value says, whatever was thrown. */
+export function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e)
+}
+
 export const errors = {
   nameInvalid: (name: string) =>
     new MirrorError('NAME_INVALID', 400, 'invalid repository name', {

@@ -1,6 +1,7 @@
 import { Command } from 'commander'
 import { VERSION } from '../version.js'
 import { exportCommand } from './export.js'
+import { importCommand } from './import.js'
 import { lsCommand } from './ls.js'
 import { pinCommands } from './pins.js'
 import { reindexCommand } from './reindex.js'
@@ -19,6 +20,7 @@ export function buildProgram(serve: (flags: Flags) => Promise<void>): Command {
   ).action(serve)
   lsCommand(program)
   exportCommand(program)
+  importCommand(program)
   reindexCommand(program)
   pinCommands(program)
   return program

@@ -40,6 +40,7 @@ export type Manifest =
   | { kind: 'image'; mediaType: string; config: Descriptor; layers: Descriptor[] }
   | { kind: 'index'; mediaType: string; manifests: Descriptor[] }
 
+const DOCKER_CONFIG = 'application/vnd.docker.container.image.v1+json'
 const INDEX_TYPES = new Set<string>([mediaTypes.ociIndex, mediaTypes.dockerList])
 
 /**
@@ -61,9 +62,17 @@ export function parseManifest(body: Buffer, mediaType?: string): Manifest | unde
     return { kind: 'index', mediaType: type ?? mediaTypes.ociIndex, manifests: m.manifests }
   }
   if (m.config !== undefined && m.manifests === undefined) {
-    return { kind: 'image', mediaType: type ?? mediaTypes.ociManifest, config: m.config, layers: m.layers ?? [] }
+    // Without a declared type, the config's says which family the manifest is of.
+    const family = m.config.mediaType === DOCKER_CONFIG ? mediaTypes.dockerManifest : mediaTypes.ociManifest
+    return { kind: 'image', mediaType: type ?? family, config: m.config, layers: m.layers ?? [] }
   }
   return undefined
+}
+
+/** A blob's type when its bytes are a manifest or an index, from the bytes alone. */
+export function sniffManifestType(body: Buffer): string | undefined {
+  const manifest = parseManifest(body)
+  return manifest === undefined || !isManifestType(manifest.mediaType) ? undefined : manifest.mediaType
 }
 
 /** Whether a media type names a manifest or an index (as opposed to a config or a layer). */
