@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
-import { rename, unlink } from 'node:fs/promises'
+import { rename, unlink, writeFile } from 'node:fs/promises'
 import type { Writable } from 'node:stream'
 import type { Command } from 'commander'
 import { FsBlobStore } from '../cache/fs-blob-store.js'
@@ -8,7 +8,8 @@ import { openIndexBeside } from '../cache/open-index.js'
 import type { Config } from '../config/schema.js'
 import { upstreamsOf } from '../config/upstreams.js'
 import type { Logger } from '../logger.js'
-import type { BundleBase, BundleDescription } from '../transfer/bundle-format.js'
+import { baseFromBundle, baseFromList, type Base } from '../transfer/bundle-base.js'
+import { digestListText, type BundleBase, type BundleDescription } from '../transfer/bundle-format.js'
 import { writeBundle } from '../transfer/bundle-writer.js'
 import { platformSummary } from '../transfer/cached-image.js'
 import { planExport, type ExportPlan, type ExportSelection } from '../transfer/export-plan.js'
@@ -21,7 +22,8 @@ export interface ExportOptions extends ExportSelection {
   /** A file, or `-` for stdout. */
   out: string
   base?: BundleBase[]
-  omitted?: ReadonlySet<string>
+  /** What the bases hold: their blobs are left out. */
+  held?: ReadonlyArray<ReadonlySet<string>>
 }
 
 export interface ExportResult {
@@ -57,7 +59,8 @@ export async function exportBundle(config: Config, log: Logger, options: ExportO
   const store = new FsBlobStore(config.cacheDir)
   const index = await openIndexBeside(config, log)
   const plan = await planExport({ store, index, upstreams: upstreamsOf(config) }, options).finally(() => index.close())
-  const omitted = options.omitted ?? new Set<string>()
+  const held = options.held ?? []
+  const omitted = new Set([...plan.blobs.keys()].filter((d) => held.some((h) => h.has(d))))
   const carried = [...plan.blobs].reduce((n, [d, size]) => (omitted.has(d) ? n : n + size), 0)
   const display = progressDisplay()
   const task = display.task(`export ${options.out === '-' ? 'to stdout' : options.out}`, carried)
@@ -101,6 +104,23 @@ interface ExportFlags extends Flags {
   out: string
   all?: boolean
   pinned?: boolean
+  base: string[]
+  baseList: string[]
+  digestsOut?: string
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value]
+
+/** The bases an incremental export leaves out what they hold of. */
+async function basesOf(bundles: string[], lists: string[]): Promise<Base[]> {
+  return [...(await Promise.all(bundles.map(baseFromBundle))), ...(await Promise.all(lists.map(baseFromList)))]
+}
+
+/** Written whole or not at all, like the bundle. */
+async function writeDigestList(path: string, digests: string[]): Promise<void> {
+  const temp = `${path}.partial-${randomBytes(4).toString('hex')}`
+  await writeFile(temp, digestListText(digests), { flag: 'wx' })
+  await rename(temp, path)
 }
 
 export function exportCommand(program: Command): void {
@@ -110,16 +130,28 @@ export function exportCommand(program: Command): void {
       .description('write images from the cache as an OCI image layout in a tar (a bundle to carry elsewhere)')
       .requiredOption('--out <file>', 'the bundle to write; `-` for stdout')
       .option('--all', 'every image the cache holds by tag')
-      .option('--pinned', 'every pinned image'),
+      .option('--pinned', 'every pinned image')
+      .option(
+        '--base <bundle>',
+        'leave out every blob this earlier bundle holds (repeatable): an incremental bundle',
+        collect,
+        [],
+      )
+      .option('--base-list <file>', 'the same, from the digest list of an earlier bundle (repeatable)', collect, [])
+      .option('--digests-out <file>', "write this bundle's digest list, to be the --base-list of the next one"),
   ).action(async (images: string[], flags: ExportFlags) => {
-    const { out, all, pinned, ...settings } = flags
+    const { out, all, pinned, base, baseList, digestsOut, ...settings } = flags
     const config = configFrom(settings)
+    const bases = await basesOf(base, baseList)
     const result = await exportBundle(config, commandLog(config), {
       images,
       all: all === true,
       pinned: pinned === true,
       out,
+      base: bases.map((b) => b.base),
+      held: bases.map((b) => b.digests),
     })
+    if (digestsOut !== undefined) await writeDigestList(digestsOut, result.description.contents)
     // With the bundle on stdout, the summary goes with the progress, to stderr.
     ;(out === '-' ? process.stderr : process.stdout).write(renderExport(result))
   })

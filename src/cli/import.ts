@@ -61,15 +61,28 @@ async function importHere(config: Config, log: Logger, entries: AsyncIterable<Bu
   }
 }
 
-export async function importCommandRun(config: Config, log: Logger, input: string): Promise<ImportReport> {
+const SILENT: TaskProgress = { add: () => {}, done: () => {}, fail: () => {} }
+
+/** Imports a bundle from a file, a directory or stdin (`-`), told of the bytes read. */
+export async function importFrom(
+  config: Config,
+  log: Logger,
+  input: string,
+  progress: (source: BundleSource) => TaskProgress = () => SILENT,
+): Promise<ImportReport> {
   const source = await openSource(input)
+  return importHere(config, log, entriesOf(source, progress(source)))
+}
+
+async function importWithProgress(config: Config, log: Logger, input: string): Promise<ImportReport> {
   const display = progressDisplay()
-  const task = display.task(
-    `import ${input === '-' ? 'from stdin' : input}`,
-    source.kind === 'tar' ? (source.size ?? 0) : 0,
-  )
+  let task = SILENT
+  const name = `import ${input === '-' ? 'from stdin' : input}`
   try {
-    const report = await importHere(config, log, entriesOf(source, task))
+    const report = await importFrom(config, log, input, (source) => {
+      task = display.task(name, source.kind === 'tar' ? (source.size ?? 0) : 0)
+      return task
+    })
     task.done(`imported ${report.images.length} images`)
     return report
   } catch (e) {
@@ -106,6 +119,6 @@ export function importCommand(program: Command): void {
       ),
   ).action(async (input: string, flags: Flags) => {
     const config = configFrom(flags)
-    process.stdout.write(renderImport(await importCommandRun(config, commandLog(config), input)))
+    process.stdout.write(renderImport(await importWithProgress(config, commandLog(config), input)))
   })
 }

@@ -231,7 +231,8 @@ export async function checkBundle(
     const { ref, name } = nameEntry(d, upstreams, problems)
     const by = name ?? `${INDEX_FILE} entry ${d.digest}`
     if ((await lookup(d.digest)) === undefined) {
-      problems.add(`${INDEX_FILE} names ${by}, which the bundle does not hold`)
+      if (description?.omitted.includes(d.digest) === true) missing(w, d.digest, by)
+      else problems.add(`${INDEX_FILE} names ${by}, which the bundle does not hold`)
       continue
     }
     const walked = await walk(w, d, by)

@@ -7,7 +7,8 @@ import { OperatorError, UpstreamContentError, messageOf } from '../errors.js'
 import { createDigester, parseDigest } from '../oci/digest.js'
 import { sniffManifestType } from '../oci/manifest.js'
 import { BundleError, type BundleEntry } from './bundle-entries.js'
-import { digestOfEntry, INDEX_FILE, MARKER_FILE, OCI_LAYOUT_FILE } from './bundle-format.js'
+import { parseRecord } from '../cache/records.js'
+import { digestOfEntry, INDEX_FILE, MARKER_FILE, markerSchema, OCI_LAYOUT_FILE } from './bundle-format.js'
 
 /** Registries refuse manifests over 4 MiB; a bigger blob is read as a layer. */
 const MANIFEST_MAX_BYTES = 4 * 1024 * 1024
@@ -32,6 +33,8 @@ export interface ReceivedBlob {
   mediaType?: string
   /** Already in the cache before this import: verified, not written. */
   present: boolean
+  /** Our bundle's description: checked, not kept in the cache. */
+  description?: boolean
   read(): Promise<Buffer>
 }
 
@@ -83,6 +86,20 @@ function damaged(name: string, e: unknown): Error {
   return new BundleError(`the bundle breaks off in ${name} (cut short, or not a tar): ${why}`)
 }
 
+/** The bundle description our bundles name in registry-mirror.json (read before the blobs). */
+function describedBy(files: Map<string, Buffer>): string | undefined {
+  return parseRecord(markerSchema, files.get(MARKER_FILE)?.toString('utf8'))?.bundle
+}
+
+/** Our bundle's description: verified and kept for the checks, never stored in the cache. */
+async function description(entry: BundleEntry, digest: string): Promise<ReceivedBlob> {
+  const body = await readAll(entry, MANIFEST_MAX_BYTES)
+  await verifyOnly([body], digest, entry.size).catch((e: unknown) => {
+    throw damaged(entry.name, e)
+  })
+  return { digest, size: body.length, present: false, description: true, read: async () => body }
+}
+
 /**
  * Reads a bundle's entries as they stream in, blobs in any order: the layout files are
  * kept, each blob is verified against its digest and size on the way — into the store's
@@ -116,6 +133,7 @@ export async function receiveBundle(
       const digest = digestOfEntry(entry.name)
       if (max !== undefined) files.set(entry.name, await readAll(entry, max))
       else if (digest === undefined) entry.skip()
+      else if (digest === describedBy(files)) blobs.set(digest, await description(entry, digest))
       else if (blobs.has(digest)) {
         // The same blob twice: the bytes must still be right.
         await verifyOnly(entry.body, digest, entry.size).catch((e: unknown) => {

@@ -67,6 +67,7 @@ async function recordFacts(deps: ImportDeps, received: ReceivedBundle, images: C
   for (const image of images) for (const d of image.digests) if (image.ref) origin.set(d, image.ref.upstream.host)
   const now = deps.now()
   for (const blob of received.blobs.values()) {
+    if (blob.description === true) continue
     const tally = blob.present ? report.present : report.added
     tally.blobs++
     tally.bytes += blob.size

@@ -2,6 +2,10 @@ import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { filesUnder } from '../helpers/cache-assertions.js'
+import { importFrom } from '../../src/cli/import.js'
+import { listCache } from '../../src/cli/ls.js'
+import type { Config } from '../../src/config/schema.js'
+import { silentLogger } from '../../src/logger.js'
 import { runCli, settingsOf } from '../helpers/cli.js'
 import { sha256 } from '../helpers/http.js'
 import { testConfig } from '../helpers/mirror.js'
@@ -19,31 +23,29 @@ await skopeoCopy(`${mirror.host}/${multi!.repo}:1`, join(work.path, 'pulled'), [
 await skopeoCopy(`${mirror.host}/${small!.repo}:1`, join(work.path, 'pulled'))
 await mirror.app.mirror.blobs.settled()
 const ours = join(work.path, 'site.tar')
+const oursList = join(work.path, 'site.digests')
 const exported = await runCli([
   'export',
   '--out',
   ours,
+  '--digests-out',
+  oursList,
   'library/multi:1',
   `${registry}/library/small:1`,
   ...settingsOf(mirror.config),
 ])
 
 /** A cache dir of its own, for the disconnected side; no server runs on it. */
-async function site(): Promise<{ path: string; settings: string[] }> {
+async function site(): Promise<{ config: Config; settings: string[] }> {
   const dir = await makeTempDir('site')
   t.teardown(dir.remove)
-  return {
-    path: dir.path,
-    settings: settingsOf(
-      testConfig(
-        mirror.config.upstream.url,
-        dir.path,
-        mirror.config.redisUrl === undefined
-          ? {}
-          : { redisUrl: mirror.config.redisUrl, redisPrefix: `site-${dir.path.slice(-6)}:` },
-      ),
-    ),
-  }
+  const redis = mirror.config.redisUrl
+  const config = testConfig(
+    mirror.config.upstream.url,
+    dir.path,
+    redis === undefined ? {} : { redisUrl: redis, redisPrefix: `${dir.path}:` },
+  )
+  return { config, settings: settingsOf(config) }
 }
 
 t.test('our bundle is a standard OCI archive: skopeo reads it, from a file or from stdout', async (t) => {
@@ -99,48 +101,79 @@ t.test('our bundle is a standard OCI archive: skopeo reads it, from a file or fr
 
 t.test('a bundle written by skopeo (oci-archive) imports, named as skopeo was told', async (t) => {
   const archive = join(work.path, 'skopeo.tar')
+  const name = `${registry}/library/multi:1`
   await skopeo([
     'copy',
     '--all',
     '--src-tls-verify=false',
     `docker://${mirror.host}/${multi!.repo}:1`,
-    `oci-archive:${archive}:${registry}/library/multi:1`,
+    `oci-archive:${archive}:${name}`,
   ])
   const target = await site()
   const imported = await runCli(['import', archive, ...target.settings])
   t.equal(imported.code, 0, imported.stderr)
-  t.match(imported.stdout.toString(), new RegExp(`${registry}/library/multi:1\\s+sha256:\\w{12}\\s+2 of 2\\s+restored`))
+  t.match(imported.stdout.toString(), new RegExp(`${name}\\s+sha256:\\w{12}\\s+2 of 2\\s+restored`))
   t.match(imported.stdout.toString(), /added 7 blobs/)
-  const listed = await runCli(['ls', '--json', ...target.settings])
-  t.match(JSON.parse(listed.stdout.toString()), {
-    images: [{ name: `${registry}/library/multi:1`, digest: multi!.digest }],
-  })
+  const listing = await listCache(target.config, silentLogger)
+  t.match(listing.images, [{ name, digest: multi!.digest, platforms: ['linux/amd64', 'linux/arm64'] }])
 })
 
 t.test('a bundle with one flipped byte, or cut short, is refused and changes nothing', async (t) => {
   const target = await site()
+  await importFrom(target.config, silentLogger, join(work.path, 'piped.tar'))
   const bytes = await readFile(ours)
   const layer = tarEntryData(bytes).reduce((a, b) => (b.size > a.size ? b : a))
   const flipped = Buffer.from(bytes)
   flipped[layer.offset + Math.floor(layer.size / 2)]! ^= 0x20
-  const index = tarEntryData(bytes).find((e) => e.name === 'index.json')!
-  const renamed = Buffer.from(bytes)
-  // `library/multi` becomes `library/multj`: still a name, but not the one exported.
-  const at = bytes.indexOf('library/multi:1', index.offset)
-  renamed[at + 'library/mult'.length] = 'j'.charCodeAt(0)
   const cases: Array<[string, Buffer, RegExp]> = [
-    ['a flipped byte in a layer', flipped, /does not match its digest: the bundle is damaged or was altered/],
-    ['a flipped byte in index.json', renamed, /index\.json is not the one the bundle was written with/],
-    ['cut short', bytes.subarray(0, layer.offset + 1000), /breaks off|not a whole tar/],
+    ['flipped', flipped, /does not match its digest: the bundle is damaged or was altered/],
+    ['cut-short', bytes.subarray(0, layer.offset + 1000), /breaks off|not a whole tar/],
   ]
-  const before = await filesUnder(target.path)
+  const before = await filesUnder(target.config.cacheDir)
   for (const [what, data, message] of cases) {
-    const file = join(work.path, `spoiled-${what.replaceAll(' ', '-')}.tar`)
+    const file = join(work.path, `${what}.tar`)
     await writeFile(file, data)
     const result = await runCli(['import', file, ...target.settings])
     t.equal(result.code, 1, what)
     t.match(result.stderr, message, what)
     t.equal(result.stderr.split('\n').filter((l) => l.startsWith('registry-mirror:')).length, 1, 'one line says why')
   }
-  t.same(await filesUnder(target.path), before, 'blobs/, tmp/ and index/ are as they were')
+  t.same(await filesUnder(target.config.cacheDir), before, 'blobs/, tmp/ and index/ are as they were')
+})
+
+t.test('an incremental bundle carries only what its base lacks; it imports on top of it, never without', async (t) => {
+  const { docker2 } = upstream.fixture.images
+  await skopeoCopy(`${mirror.host}/${docker2!.repo}:1`, join(work.path, 'pulled'))
+  await mirror.app.mirror.blobs.settled()
+  const next = join(work.path, 'week-2.tar')
+  const exportedNext = await runCli([
+    'export',
+    '--all',
+    '--out',
+    next,
+    '--base-list',
+    oursList,
+    ...settingsOf(mirror.config),
+  ])
+  t.equal(exportedNext.code, 0, exportedNext.stderr)
+  t.match(exportedNext.stdout.toString(), /left out \(held by the base\)/)
+  const carried = tarEntryData(await readFile(next)).map((e) => e.name)
+  const inBundle = (b: { digest: string }) => carried.includes(`blobs/sha256/${b.digest.slice(7)}`)
+  t.ok(![...small!.blobs, ...multi!.blobs].some(inBundle), "the base's blobs are left out")
+  t.ok(docker2!.blobs.every(inBundle), 'the new ones are carried')
+
+  const target = await site()
+  const before = await filesUnder(target.config.cacheDir)
+  const refused = await runCli(['import', next, ...target.settings])
+  t.equal(refused.code, 1)
+  t.match(
+    refused.stderr,
+    /left out as its base holds it, is not in this cache: import site\.digests \(bundle sha256:\w{64}\) first/,
+  )
+  t.same(await filesUnder(target.config.cacheDir), before, 'refused without its base: nothing changed')
+  await importFrom(target.config, silentLogger, ours)
+  const imported = await runCli(['import', next, ...target.settings])
+  t.equal(imported.code, 0, imported.stderr)
+  t.match(imported.stdout.toString(), /added 3 blobs .*; 0 were already cached/s)
+  t.equal((await listCache(target.config, silentLogger)).images.length, 3)
 })
