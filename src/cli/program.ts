@@ -4,6 +4,7 @@ import { exportCommand } from './export.js'
 import { importCommand } from './import.js'
 import { lsCommand } from './ls.js'
 import { pinCommands } from './pins.js'
+import { prefetchCommand } from './prefetch.js'
 import { reindexCommand } from './reindex.js'
 import { withSettings, type Flags } from './settings.js'
 
@@ -19,6 +20,7 @@ export function buildProgram(serve: (flags: Flags) => Promise<void>): Command {
       .enablePositionalOptions(),
   ).action(serve)
   lsCommand(program)
+  prefetchCommand(program)
   exportCommand(program)
   importCommand(program)
   reindexCommand(program)

@@ -25,7 +25,8 @@ export interface CachedImage {
 /** The part of an image config that says what platform it runs on. */
 const configPlatformSchema = platformSchema.partial()
 
-async function configPlatform(store: BlobStore, digest: string): Promise<Platform | undefined> {
+/** The platform an image config names, when it is cached and says. */
+export async function configPlatform(store: BlobStore, digest: string): Promise<Platform | undefined> {
   const body = await store.read(digest)
   if (body === undefined) return undefined
   try {
