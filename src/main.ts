@@ -2,6 +2,7 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 import { ownCacheDir } from './cli/cache-dir-owner.js'
+import { serveControl } from './cli/control-server.js'
 import { buildProgram } from './cli/program.js'
 import { configFrom, type Flags } from './cli/settings.js'
 import { ConfigError } from './config/load.js'
@@ -12,11 +13,15 @@ const SHUTDOWN_GRACE_MS = 10_000
 
 async function serve(flags: Flags): Promise<void> {
   const config = configFrom(flags)
-  await ownCacheDir(config)
-  const { server, metricsServer } = await buildApp(config)
+  const owner = await ownCacheDir(config)
+  const app = await buildApp(config)
+  const { server, metricsServer } = app
+  // Commands that find the cache dir held hand their work to this server.
+  const control = owner.control === undefined ? undefined : await serveControl(config, app, owner.control)
   closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ err, signal }) => {
     if (err !== undefined) server.log.error({ err }, 'shutting down after an error')
     else server.log.info({ signal }, 'shutting down')
+    await control?.close()
     await server.close()
   })
   await server.listen({ host: config.listen.host, port: config.listen.port })

@@ -2,7 +2,6 @@ import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { Transform, type Readable } from 'node:stream'
 import type { Command } from 'commander'
-import { CacheLock } from '../cache/cache-lock.js'
 import { FsBlobStore } from '../cache/fs-blob-store.js'
 import { openIndex } from '../cache/open-index.js'
 import type { Config } from '../config/schema.js'
@@ -11,6 +10,8 @@ import { OperatorError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { dirEntries, tarEntries, type BundleEntry } from '../transfer/bundle-entries.js'
 import { importBundle, type ImportReport } from '../transfer/import.js'
+import { onCacheDir } from './cache-dir-owner.js'
+import { importThere } from './control-client.js'
 import { progressDisplay, type TaskProgress } from './progress.js'
 import { commandLog, configFrom, withSettings, type Flags } from './settings.js'
 import { formatBytes, formatTable, shortDigest } from './table.js'
@@ -44,21 +45,16 @@ function entriesOf(source: BundleSource, task: TaskProgress): AsyncIterable<Bund
 }
 
 /**
- * Without a server on the cache dir: takes the lock (two processes never write one index)
- * and imports in this process, with the cache's own store and index.
+ * Without a server on the cache dir (this process holds its lock: two processes never
+ * write one index), the import runs here, with the cache's own store and index.
  */
 async function importHere(config: Config, log: Logger, entries: AsyncIterable<BundleEntry>): Promise<ImportReport> {
-  const lock = await CacheLock.acquire(config.cacheDir, { command: 'import' })
-  try {
-    const store = new FsBlobStore(config.cacheDir)
-    // Holding the lock, no other process writes here: what tmp/ holds is a dead one's.
-    await store.init()
-    const { index } = await openIndex(config, log)
-    const deps = { store, index, upstreams: upstreamsOf(config), now: Date.now, cacheGrew: () => {} }
-    return await importBundle(deps, entries).finally(() => index.close())
-  } finally {
-    await lock.release()
-  }
+  const store = new FsBlobStore(config.cacheDir)
+  // Holding the lock, no other process writes here: what tmp/ holds is a dead one's.
+  await store.init()
+  const { index } = await openIndex(config, log)
+  const deps = { store, index, upstreams: upstreamsOf(config), now: Date.now, cacheGrew: () => {} }
+  return await importBundle(deps, entries).finally(() => index.close())
 }
 
 const SILENT: TaskProgress = { add: () => {}, done: () => {}, fail: () => {} }
@@ -71,7 +67,15 @@ export async function importFrom(
   progress: (source: BundleSource) => TaskProgress = () => SILENT,
 ): Promise<ImportReport> {
   const source = await openSource(input)
-  return importHere(config, log, entriesOf(source, progress(source)))
+  const task = progress(source)
+  return onCacheDir(
+    config,
+    'import',
+    () => importHere(config, log, entriesOf(source, task)),
+    // The serving mirror imports it; a tar's bytes go over the socket, a directory by its path.
+    (socket) =>
+      importThere(socket, source.kind === 'tar' ? { kind: 'tar', stream: counted(source.stream, task) } : source),
+  )
 }
 
 async function importWithProgress(config: Config, log: Logger, input: string): Promise<ImportReport> {

@@ -1,13 +1,12 @@
 import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
 import { buildApp } from '../app.js'
-import { CacheLock } from '../cache/cache-lock.js'
 import { openIndex } from '../cache/open-index.js'
 import type { Config } from '../config/schema.js'
 import { upstreamsOf } from '../config/upstreams.js'
 import { OperatorError } from '../errors.js'
 import type { Logger } from '../logger.js'
-import { resolveImage, type ImageRef } from '../oci/image-ref.js'
+import { imageName, resolveImage, type ImageRef } from '../oci/image-ref.js'
 import { parsePlatforms } from '../oci/platform.js'
 import { mirrorSource } from '../transfer/prefetch-source.js'
 import {
@@ -17,6 +16,8 @@ import {
   type PrefetchOutcome,
   type PrefetchResult,
 } from '../transfer/prefetch.js'
+import { onCacheDir } from './cache-dir-owner.js'
+import { prefetchThere } from './control-client.js'
 import { progressDisplay, type ProgressDisplay, type TaskProgress } from './progress.js'
 import { commandLog, configFrom, withSettings, type Flags } from './settings.js'
 import { formatBytes, formatTable, shortDigest } from './table.js'
@@ -59,8 +60,8 @@ function concurrencyOf(text: string | undefined): number {
 }
 
 /**
- * Without a server on the cache dir: takes the lock and runs the mirror's logic in this
- * process, composed as the server composes it (buildApp), without listening.
+ * Without a server on the cache dir (this process holds its lock), the mirror's logic
+ * runs here, composed as the server composes it (buildApp), without listening.
  */
 async function prefetchHere(
   config: Config,
@@ -68,27 +69,21 @@ async function prefetchHere(
   request: PrefetchRequest,
   emit: (event: PrefetchEvent) => void,
 ): Promise<PrefetchOutcome> {
-  const lock = await CacheLock.acquire(config.cacheDir, { command: 'prefetch' })
+  // Its own index, not as a replica: a command does not announce itself to peers.
+  const { index } = await openIndex(config, log)
+  const app = await buildApp(config, { index, logger: log })
+  const aborted = new AbortController()
   try {
-    // Its own index, not as a replica: a command does not announce itself to peers.
-    const { index } = await openIndex(config, log)
-    const app = await buildApp(config, { index, logger: log })
-    const aborted = new AbortController()
-    try {
-      const deps = {
-        source: mirrorSource(app.mirror, app.store, aborted.signal),
-        store: app.store,
-        index,
-        log,
-        now: Date.now,
-      }
-      return await prefetch(deps, request.images, request.options, emit)
-    } finally {
-      aborted.abort()
-      await app.server.close()
-    }
+    const source = mirrorSource(app.mirror, app.store, aborted.signal)
+    return await prefetch(
+      { source, store: app.store, index, log, now: Date.now },
+      request.images,
+      request.options,
+      emit,
+    )
   } finally {
-    await lock.release()
+    aborted.abort()
+    await app.server.close()
   }
 }
 
@@ -156,9 +151,16 @@ export function prefetchCommand(program: Command): void {
       pin: pin === true,
     }
     const display = progressDisplay()
-    const outcome = await prefetchHere(config, log, { images, options }, prefetchRenderer(display)).finally(() =>
-      display.stop(),
-    )
+    const emit = prefetchRenderer(display)
+    const outcome = await onCacheDir(
+      config,
+      'prefetch',
+      () => prefetchHere(config, log, { images, options }, emit),
+      (socket) => {
+        display.note(`through the mirror serving ${config.cacheDir}`)
+        return prefetchThere(socket, { ...options, images: images.map(imageName) }, emit)
+      },
+    ).finally(() => display.stop())
     // The images that completed are summed up even when others failed.
     process.stdout.write(renderPrefetch(outcome.results))
     if (outcome.failed > 0) throw new OperatorError(`${outcome.failed} of ${images.length} images failed`)
