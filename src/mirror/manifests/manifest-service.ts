@@ -6,7 +6,7 @@ import { tagKeyString, type Index, type TagKey, type TagRecord } from '../../cac
 import { errors, UpstreamContentError, UpstreamStatusError, UpstreamUnavailableError } from '../../errors.js'
 import { manifestPath } from '../../oci/api-path.js'
 import { tryParseDigest, type Digest } from '../../oci/digest.js'
-import { ACCEPT_ALL_MANIFESTS, acceptHeaderFor, acceptKey } from '../../oci/media-types.js'
+import { ACCEPT_ALL_MANIFESTS, acceptHeaderFor, acceptKey, isSchema1 } from '../../oci/media-types.js'
 import { referenceText, type Reference } from '../../oci/reference.js'
 import type { UpstreamAuth, UpstreamClient, UpstreamResponse } from '../../upstream/upstream-client.js'
 import type { AccessVerdicts } from '../access/access-verdicts.js'
@@ -135,7 +135,8 @@ export class ManifestService {
     })
     const fetched = await readVerifiedManifest(response, digest)
     this.deps.telemetry.upstreamBytes('manifest', fetched.size)
-    await this.keep(ctx, fetched)
+    if (isSchema1(fetched.mediaType)) passedThrough(ctx, repo, fetched)
+    else await this.keep(ctx, fetched)
     return { ...fetched, outcome: 'miss', private: false }
   }
 
@@ -166,13 +167,19 @@ export class ManifestService {
       throw e
     }
     this.deps.telemetry.upstreamBytes('manifest', fetched.size)
-    await this.keep(ctx, fetched)
     const record = {
       digest: fetched.digest,
       mediaType: fetched.mediaType,
       size: fetched.size,
       checkedAt: this.deps.now(),
     }
+    if (isSchema1(fetched.mediaType)) {
+      passedThrough(ctx, key.repo, fetched)
+      // Whatever the tag named for these clients before, it is schema 1 now, and not kept.
+      if (known !== undefined) await this.deps.index.deleteTag(key).catch(() => {})
+      return { record, outcome: 'miss', body: fetched.body }
+    }
+    await this.keep(ctx, fetched)
     await this.saveTag(ctx, key, record)
     return { record, outcome: 'miss', body: fetched.body }
   }
@@ -199,7 +206,8 @@ export class ManifestService {
     if (response.status === 200) {
       await response.body.dump()
       const record = headRecord(response, this.deps.now())
-      if (record === undefined) return undefined
+      // Schema 1 is never mapped (see passedThrough): its GET decides.
+      if (record === undefined || isSchema1(record.mediaType)) return undefined
       await this.saveTag(ctx, key, record)
       const same = known?.digest === record.digest
       return { record, outcome: same ? 'revalidated' : 'miss' }
@@ -257,6 +265,17 @@ export class ManifestService {
       ctx.log.warn({ err: e }, 'tag mapping not indexed')
     })
   }
+}
+
+/**
+ * Schema 1 manifests are served as the upstream sent them and kept nowhere, neither their
+ * bytes nor a tag mapping to them. Their digest is not the digest of their bytes (see
+ * oci/schema1.ts), and the blob store holds bytes only under the digest they hash to; and
+ * a registry converting a manifest list for an old client signs each answer anew, so
+ * there are no fixed bytes to keep. The clients that still ask for them are few.
+ */
+function passedThrough(ctx: RequestContext, repo: string, m: ManifestBody): void {
+  ctx.log.info({ repo, digest: m.digest, mediaType: m.mediaType }, 'schema 1 manifest passed through uncached')
 }
 
 /**
