@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { errors, ociErrorBody, toOciError } from '../errors.js'
+import { parseApiPath } from '../oci/api-path.js'
 import type { Realm } from './realm.js'
 
 function send(reply: FastifyReply, error: unknown, realm?: Realm): FastifyReply {
@@ -20,9 +21,21 @@ function send(reply: FastifyReply, error: unknown, realm?: Realm): FastifyReply 
  * malformed header): its own replies are not in the OCI format, so they come here.
  */
 export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  // Under /v2/ the path is a repository name and a reference: one that does not decode is an invalid name.
-  const badName = error.code === 'FST_ERR_BAD_URL' && request.url.startsWith('/v2/')
-  void send(reply, badName ? errors.nameInvalid(request.url) : error)
+  const badPath = error.code === 'FST_ERR_BAD_URL' && request.url.startsWith('/v2/')
+  void send(reply, badPath ? undecodablePathError(request.url) : error)
+}
+
+/**
+ * Under /v2/ the path is a repository name and a reference or digest: the part that does
+ * not decode says which is invalid, and anything else there is an invalid name.
+ */
+function undecodablePathError(url: string): unknown {
+  try {
+    parseApiPath(url)
+  } catch (e) {
+    return e
+  }
+  return errors.nameInvalid(url)
 }
 
 /**

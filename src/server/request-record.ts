@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Metrics } from '../metrics/metrics.js'
 import type { CacheOutcome } from '../mirror/request-context.js'
-import { parseApiPath } from '../oci/api-path.js'
+import { apiPathKind, parseApiPath } from '../oci/api-path.js'
 import type { UpstreamTrace } from '../upstream/upstream-client.js'
 import { TOKEN_PATH } from './realm.js'
 
@@ -23,7 +23,7 @@ export function routeKind(url: string): string {
   if (url === TOKEN_PATH || url.startsWith(`${TOKEN_PATH}?`)) return 'token'
   if (url.startsWith('/_peer/')) return 'peer'
   if (!url.startsWith('/v2')) return 'other'
-  const kind = parseApiPath(url).kind
+  const kind = apiPathKind(url)
   return kind === 'manifest' ? 'manifest' : kind === 'blob' ? 'blob' : kind === 'other' ? 'proxy' : kind
 }
 
@@ -36,10 +36,9 @@ export type PullCounter = (name: string) => void
 function countPull(request: FastifyRequest, status: number, pulled: PullCounter): void {
   // A private repository's name is nobody else's business: /metrics is open to anyone.
   if (request.method !== 'GET' || status >= 300 || request.cacheOutcome === 'bypass') return
-  const path = parseApiPath(request.url)
-  if (path.kind !== 'manifest') return
   try {
-    pulled(decodeURIComponent(path.name))
+    const path = parseApiPath(request.url)
+    if (path.kind === 'manifest') pulled(path.name)
   } catch {
     // Undecodable names were refused before they got a 2xx.
   }
