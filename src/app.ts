@@ -24,6 +24,7 @@ import { registerHealthRoutes } from './server/health-routes.js'
 import { registerPeerRoutes } from './server/peer-routes.js'
 import { installRequestRecord } from './server/request-record.js'
 import { registerPullRoutes } from './server/pull-routes.js'
+import { installQueryCheck } from './server/query-check.js'
 import { realmOf } from './server/realm.js'
 import { registerReadForwarding, registerWriteProxy } from './server/upstream-proxy.js'
 import { PeerClient } from './upstream/peer-client.js'
@@ -224,6 +225,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   server.addHook('onRequest', async (_request, reply) => {
     reply.header('docker-distribution-api-version', 'registry/2.0')
   })
+  installQueryCheck(server)
   const countSent = (source: 'cache' | 'upstream' | 'peer', bytes: number) => metrics.sentBytes.inc({ source }, bytes)
   await server.register(async (scope) => {
     const forward = await registerReadForwarding(scope, config.upstream.url, realm)

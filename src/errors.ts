@@ -96,6 +96,10 @@ export const errors = {
       detail: { n: value.slice(0, 32) },
     }),
   notFound: () => new MirrorError('NOT_FOUND', 404, 'not found'),
+  queryInvalid: (parameter: string) =>
+    new MirrorError('UNSUPPORTED', 400, 'query parameter does not decode', {
+      detail: { parameter: parameter.slice(0, 256) },
+    }),
   upstreamUnavailable: (cause: unknown) =>
     new MirrorError('UNAVAILABLE', 503, 'upstream registry unavailable', { cause }),
   upstreamBadContent: (cause: unknown) =>
