@@ -19,6 +19,7 @@ import { SegmentPool } from './buffers/segment-pool.js'
 import { BufferPool } from './buffers/buffer-pool.js'
 import { Mirror } from './mirror/mirror.js'
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './server/error-handler.js'
+import { answerHalfClosedClients } from './server/half-close.js'
 import { registerTokenRoutes } from './server/auth-routes.js'
 import { registerHealthRoutes } from './server/health-routes.js'
 import { registerPeerRoutes } from './server/peer-routes.js'
@@ -134,6 +135,7 @@ function serverOptions(config: Config, overrides: AppOverrides): FastifyServerOp
  */
 export async function buildApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
   const server = fastify(serverOptions(config, overrides))
+  answerHalfClosedClients(server.server)
   const log: Logger = server.log
   const now = overrides.now ?? Date.now
   const disk = new FsBlobStore(config.cacheDir)
