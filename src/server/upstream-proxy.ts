@@ -9,12 +9,16 @@ import type { Origin, Realm } from './realm.js'
 /** Push and delete: the mirror forwards them untouched and never caches what they carry. */
 const WRITE_METHODS = ['DELETE', 'PATCH', 'POST', 'PUT', 'OPTIONS']
 
-/** Client headers as they go upstream: a mirror-local token is the mirror's own and stays here. */
+/**
+ * Client headers as they go upstream: a mirror-local token is the mirror's own and stays
+ * here, and `Expect: 100-continue` was answered here already (undici refuses to send it).
+ */
 function upstreamRequestHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const { expect: _answered, ...rest } = headers
   const authorization = forwardableAuthorization(headers.authorization)
-  if (authorization === headers.authorization) return headers
-  const { authorization: _dropped, ...rest } = headers
-  return rest
+  if (authorization === headers.authorization) return rest
+  const { authorization: _dropped, ...others } = rest
+  return others
 }
 
 interface UpstreamTarget {

@@ -1,0 +1,43 @@
+import t from 'tap'
+import { rawExchange } from '../helpers/raw-http.js'
+import { startStack } from '../helpers/setup.js'
+
+/**
+ * Requests the seeded fuzz test (fuzz.test.ts) found mishandled, replayed exactly on
+ * every run. `HOST` stands for the mirror's host:port.
+ */
+const FOUND: Array<{ name: string; request: string; status: number; code?: string }> = [
+  {
+    name: 'a forwarded upload with Expect: 100-continue',
+    request:
+      'POST /v2/library/small/blobs/uploads/ HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n' +
+      'Content-Length: 5\r\nExpect: 100-continue\r\n\r\nhello',
+    status: 401,
+    code: 'UNAUTHORIZED',
+  },
+  {
+    name: 'a forwarded GET with Expect: 100-continue',
+    request: 'GET /v2/_catalog HTTP/1.1\r\nHost: HOST\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n',
+    status: 401,
+    code: 'UNAUTHORIZED',
+  },
+]
+
+t.test('requests the fuzz test found are answered as they should be', async (t) => {
+  const { mirror } = await startStack(t)
+  for (const row of FOUND) {
+    const { responses } = await rawExchange(mirror.url, row.request.replaceAll('HOST', mirror.host), {
+      halfClose: true,
+    })
+    const answer = responses.at(-1)
+    t.equal(answer?.status, row.status, `${row.name}: ${row.status}`)
+    if (row.code !== undefined) {
+      t.match(JSON.parse(answer?.body.toString() ?? '') as unknown, { errors: [{ code: row.code }] }, row.code)
+    }
+  }
+  t.same(
+    mirror.logs.filter((l) => typeof l.level === 'number' && l.level >= 50).map((l) => l.msg),
+    [],
+    'nothing logged as an error',
+  )
+})
