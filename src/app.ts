@@ -20,6 +20,7 @@ import { BufferPool } from './buffers/buffer-pool.js'
 import { Mirror } from './mirror/mirror.js'
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './server/error-handler.js'
 import { answerHalfClosedClients } from './server/half-close.js'
+import { originForm } from './server/origin-form.js'
 import { registerTokenRoutes } from './server/auth-routes.js'
 import { registerHealthRoutes } from './server/health-routes.js'
 import { registerPeerRoutes } from './server/peer-routes.js'
@@ -124,6 +125,7 @@ function serverOptions(config: Config, overrides: AppOverrides): FastifyServerOp
     // Repository names can be long; the router must not turn them into its own 404.
     routerOptions: { maxParamLength: 8 * 1024 },
     return503OnClosing: true,
+    rewriteUrl: originForm,
     frameworkErrors: frameworkErrorHandler,
     clientErrorHandler,
   }

@@ -21,6 +21,25 @@ const FOUND: Array<{ name: string; request: string; status: number; code?: strin
     status: 401,
     code: 'UNAUTHORIZED',
   },
+  {
+    name: 'an absolute-form target naming another host',
+    request:
+      'GET http://example.invalid/v2/nope/nothing/manifests/x HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n',
+    status: 401,
+    code: 'UNAUTHORIZED',
+  },
+  {
+    name: 'an absolute-form target naming the mirror',
+    request:
+      'GET http://HOST/v2/library/small/manifests/1 HTTP/1.1\r\nHost: HOST\r\n' +
+      'Accept: application/vnd.oci.image.manifest.v1+json\r\nConnection: close\r\n\r\n',
+    status: 200,
+  },
+  {
+    name: 'an absolute-form target with dot segments',
+    request: 'GET http://HOST/v2/library/x/../small/tags/list HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n',
+    status: 200,
+  },
 ]
 
 t.test('requests the fuzz test found are answered as they should be', async (t) => {
