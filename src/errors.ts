@@ -132,7 +132,7 @@ export interface OciErrorResponse {
   body: OciErrorBody
 }
 
-function isOciErrorBody(value: unknown): value is OciErrorBody {
+export function isOciErrorBody(value: unknown): value is OciErrorBody {
   if (typeof value !== 'object' || value === null) return false
   const list = (value as { errors?: unknown }).errors
   return Array.isArray(list) && list.every((e) => typeof e === 'object' && e !== null && 'code' in e)

@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import { forwardableAuthorization } from '../auth/client-credentials.js'
 import type { Forward } from './pull-routes.js'
 import type { Origin, Realm } from './realm.js'
+import { relayAnswer } from './relayed-answer.js'
 
 /** Push and delete: the mirror forwards them untouched and never caches what they carry. */
 const WRITE_METHODS = ['DELETE', 'PATCH', 'POST', 'PUT', 'OPTIONS']
@@ -59,6 +60,7 @@ export async function registerWriteProxy(app: FastifyInstance, upstreamUrl: stri
     rewritePrefix: `${target.basePath}/v2`,
     httpMethods: WRITE_METHODS,
     replyOptions: {
+      onResponse: relayAnswer,
       rewriteHeaders: target.rewriteHeaders,
       rewriteRequestHeaders: (_request, headers) => upstreamRequestHeaders(headers),
     },
@@ -78,6 +80,7 @@ export async function registerReadForwarding(
   await scope.register(replyFrom, { base: target.origin })
   return (request, reply) =>
     reply.from(`${target.basePath}${request.url}`, {
+      onResponse: relayAnswer,
       rewriteHeaders: target.rewriteHeaders,
       rewriteRequestHeaders: (_request, headers) => upstreamRequestHeaders(headers),
     })
