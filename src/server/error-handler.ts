@@ -65,7 +65,10 @@ export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket)
 export function installErrorHandling(app: FastifyInstance, realm: Realm): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const { status } = toOciError(error)
-    if (status >= 500) request.log.error({ err: error }, 'request failed')
+    // A client whose connection is gone sees no answer: most often its own request broke
+    // off (a body cut short, a reset) and that is what failed here. Not the mirror's error.
+    if (status >= 500 && request.raw.socket.destroyed) request.log.info({ err: error }, 'request failed, client gone')
+    else if (status >= 500) request.log.error({ err: error }, 'request failed')
     else request.log.debug({ err: error }, 'request refused')
     return send(reply, error, realm)
   })

@@ -58,6 +58,22 @@ const FOUND: Array<{ name: string; request: string; status: number; code?: strin
     status: 404,
     code: 'NAME_UNKNOWN',
   },
+  {
+    name: 'a forwarded upload whose chunked body breaks off',
+    request:
+      'POST /v2/library/small/blobs/uploads/ HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n' +
+      'Transfer-Encoding: chunked\r\n\r\n5\r\nhel',
+    status: 400,
+    code: 'UNSUPPORTED',
+  },
+  {
+    name: 'a forwarded upload with a negative chunk size',
+    request:
+      'POST /v2/library/small/blobs/uploads/ HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n' +
+      'Transfer-Encoding:  chunked\r\n\r\n-1\r\nhello\r\n0\r\n\r\n',
+    status: 400,
+    code: 'UNSUPPORTED',
+  },
 ]
 
 /** The body as JSON, or as text when it is not JSON (so that a match fails and shows it). */
