@@ -12,10 +12,11 @@ const WRITE_METHODS = ['DELETE', 'PATCH', 'POST', 'PUT', 'OPTIONS']
 
 /**
  * Client headers as they go upstream: a mirror-local token is the mirror's own and stays
- * here, and `Expect: 100-continue` was answered here already (undici refuses to send it).
+ * here, and headers about the client's connection to the mirror stay with it (the mirror
+ * answered `Expect: 100-continue` itself; undici refuses to send any of these).
  */
 function upstreamRequestHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
-  const { expect: _answered, ...rest } = headers
+  const { expect: _e, upgrade: _u, 'keep-alive': _k, 'proxy-connection': _p, ...rest } = headers
   const authorization = forwardableAuthorization(headers.authorization)
   if (authorization === headers.authorization) return rest
   const { authorization: _dropped, ...others } = rest

@@ -73,6 +73,7 @@ export const ODD_HEADERS: Array<[string, string]> = [
   ['X-Forwarded-Host', 'evil.invalid'], ['Content-Type', 'application/json; charset=bogus'], ['Content-Length', '0'],
   ['Cookie', 'a'.repeat(4000)], ['Accept-Encoding', 'gzip;q=x, br, *'], ['TE', 'trailers, deflate'], ['Upgrade', 'h2c'],
   ['Connection', 'Upgrade, HTTP2-Settings, Authorization'], ['Docker-Distribution-Api-Version', 'registry/3.0'],
+  ['Keep-Alive', 'timeout=5'], ['Proxy-Connection', 'keep-alive'], ['Upgrade', 'websocket'], ['TE', 'trailers'],
 ]
 
 /** Queries on the pull routes: page sizes and markers out of range. */

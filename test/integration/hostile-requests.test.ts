@@ -22,6 +22,20 @@ const FOUND: Array<{ name: string; request: string; status: number; code?: strin
     code: 'UNAUTHORIZED',
   },
   {
+    name: 'a forwarded GET with Upgrade: h2c',
+    request: 'GET /v2/_catalog HTTP/1.1\r\nHost: HOST\r\nUpgrade: h2c\r\nConnection: close\r\n\r\n',
+    status: 401,
+    code: 'UNAUTHORIZED',
+  },
+  {
+    name: 'a forwarded GET with Keep-Alive and Proxy-Connection',
+    request:
+      'GET /v2/_catalog HTTP/1.1\r\nHost: HOST\r\nKeep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\n' +
+      'Connection: close\r\n\r\n',
+    status: 401,
+    code: 'UNAUTHORIZED',
+  },
+  {
     name: 'an absolute-form target naming another host',
     request:
       'GET http://example.invalid/v2/nope/nothing/manifests/x HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n',
