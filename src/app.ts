@@ -15,6 +15,8 @@ import { REDACTED_PATHS, type Logger } from './logger.js'
 import { mirrorTelemetry, upstreamObserver } from './metrics/adapters.js'
 import { createMetrics, registerCacheGauges, registerTopRepositories, type CacheFacts } from './metrics/metrics.js'
 import { normaliseName } from './oci/reference.js'
+import { namespacesOf, unservedNamespace } from './oci/registry-host.js'
+import { errors } from './errors.js'
 import { SegmentPool } from './buffers/segment-pool.js'
 import { BufferPool } from './buffers/buffer-pool.js'
 import { Mirror } from './mirror/mirror.js'
@@ -223,6 +225,14 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   // Set early so that it also goes out on blob responses, which bypass onSend.
   server.addHook('onRequest', async (_request, reply) => {
     reply.header('docker-distribution-api-version', 'registry/2.0')
+  })
+  // A node that mirrors another registry through this one names it in `?ns=`: it must
+  // never be answered with the upstream's image of the same name.
+  const served = new Set([config.upstream.name])
+  server.addHook('onRequest', async (request) => {
+    if (!request.url.startsWith('/v2')) return
+    const unserved = unservedNamespace(namespacesOf(request.url), served)
+    if (unserved !== undefined) throw errors.registryUnknown(unserved, [...served])
   })
   const countSent = (source: 'cache' | 'upstream' | 'peer', bytes: number) => metrics.sentBytes.inc({ source }, bytes)
   await server.register(async (scope) => {

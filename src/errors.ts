@@ -96,6 +96,14 @@ export const errors = {
       detail: { n: value.slice(0, 32) },
     }),
   notFound: () => new MirrorError('NOT_FOUND', 404, 'not found'),
+  /** A request for a registry the mirror does not serve: it never reaches any upstream. */
+  registryUnknown: (registry: string, served: readonly string[]) =>
+    new MirrorError(
+      'NAME_UNKNOWN',
+      404,
+      `registry ${registry.slice(0, 256)} is not served by this mirror; it serves ${served.join(', ')}`,
+      { detail: { registry: registry.slice(0, 256), served } },
+    ),
   upstreamUnavailable: (cause: unknown) =>
     new MirrorError('UNAVAILABLE', 503, 'upstream registry unavailable', { cause }),
   upstreamBadContent: (cause: unknown) =>

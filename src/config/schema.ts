@@ -1,6 +1,7 @@
 import { resolve } from 'node:path'
 import bytes from 'bytes'
 import { z } from 'zod'
+import { isRegistryName } from '../oci/registry-host.js'
 import { optionOf } from './options.js'
 import { parseRedisUrl } from './redis-url.js'
 
@@ -35,6 +36,26 @@ function parseUpstream(value: string, ctx: z.RefinementCtx): { url: string; host
     return z.NEVER
   }
   return { url: `${url.origin}${url.pathname.replace(/\/+$/, '')}`, host: url.host }
+}
+
+/** The name Docker Hub goes by in image references and containerd's `?ns=`. */
+const DOCKER_HUB_NAME = 'docker.io'
+
+function parseRegistryName(value: string, ctx: z.RefinementCtx): string {
+  const name = value.toLowerCase()
+  if (!isRegistryName(name)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must be a registry host as clients write it (with a `.` or a `:`, or `localhost`), like ghcr.io',
+    })
+    return z.NEVER
+  }
+  return name
+}
+
+/** The name an upstream goes by when none is given: Docker Hub's, or its URL's host[:port]. */
+function derivedName(host: string): string {
+  return DOCKER_HUB_HOSTS.has(host) ? DOCKER_HUB_NAME : host
 }
 
 /** `50GiB`, `50GB` (both 1024-based, as the bytes library reads them), `500MB`, `1048576`. */
@@ -110,6 +131,7 @@ export const settingsSchema = z
       .min(0)
       .max(1000)
       .default(optionOf('metricsTopRepositories').default),
+    upstreamName: z.string().transform(parseRegistryName).optional(),
   })
   .strict()
   .refine((s) => (s.upstreamUsername === undefined) === (s.upstreamPassword === undefined), {
@@ -126,7 +148,7 @@ export const settingsSchema = z
   })
   .transform((s) => ({
     listen: s.listen,
-    upstream: s.upstream,
+    upstream: { ...s.upstream, name: s.upstreamName ?? derivedName(s.upstream.host) },
     cacheDir: resolve(s.cacheDir),
     redisUrl: s.redisUrl,
     logLevel: s.logLevel,

@@ -36,7 +36,8 @@ const root = process.getuid?.() === 0
 if (missing.length > 0 || (!root && !ci)) {
   t.plan(0, `needs root and ${missing.join(', ') || 'the daemons'} (apt-get install docker.io containerd podman)`)
 } else {
-  const stack = await startStack(t)
+  // containerd names the registry it mirrors in ?ns=: the upstream goes by Docker Hub's name.
+  const stack = await startStack(t, { settings: { upstreamName: 'docker.io' } })
   const { upstream, mirror } = stack
   let daemons: { containerd: Containerd; dockerd: Dockerd } | undefined
   try {

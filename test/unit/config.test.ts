@@ -5,7 +5,7 @@ import { OPTIONS } from '../../src/config/options.js'
 t.test('defaults: Docker Hub, port 5000, ./data, embedded index', async (t) => {
   const config = loadConfig()
   t.same(config.listen, { host: '0.0.0.0', port: 5000 })
-  t.same(config.upstream, { url: 'https://registry-1.docker.io', host: 'registry-1.docker.io' })
+  t.same(config.upstream, { url: 'https://registry-1.docker.io', host: 'registry-1.docker.io', name: 'docker.io' })
   t.match(config.cacheDir, /\/data$/)
   t.equal(config.redisUrl, undefined)
   t.equal(config.logLevel, 'info')
@@ -35,7 +35,7 @@ t.test('a JSON config file, and MIRROR_CONFIG naming it', async (t) => {
     env: { MIRROR_CONFIG: 'm.json' },
     readFile: () => '{"upstream": "http://127.0.0.1:5001/", "defaultNamespace": "library"}',
   })
-  t.same(config.upstream, { url: 'http://127.0.0.1:5001', host: '127.0.0.1:5001' })
+  t.same(config.upstream, { url: 'http://127.0.0.1:5001', host: '127.0.0.1:5001', name: '127.0.0.1:5001' })
   t.equal(config.defaultNamespace, 'library')
 })
 
@@ -120,4 +120,20 @@ t.test('cache bounds and replica settings', async (t) => {
   t.throws(() => loadConfig({ flags: { peerSecret: 'short' } }), /at least 16/)
   t.equal(loadConfig().redisPrefix, 'registry-mirror:')
   t.equal(loadConfig({ env: { MIRROR_REDIS_TIMEOUT_MS: '250' } }).redisTimeoutMs, 250)
+})
+
+t.test("the upstream's name: Docker Hub's, its host[:port], or the one given", async (t) => {
+  for (const url of ['https://registry-1.docker.io', 'https://index.docker.io/', 'https://docker.io']) {
+    t.equal(loadConfig({ flags: { upstream: url } }).upstream.name, 'docker.io', url)
+  }
+  t.equal(loadConfig({ flags: { upstream: 'https://dhe.example.com' } }).upstream.name, 'dhe.example.com')
+  t.equal(loadConfig({ flags: { upstream: 'http://10.0.0.1:5000' } }).upstream.name, '10.0.0.1:5000')
+  const named = loadConfig({
+    env: { MIRROR_UPSTREAM: 'http://10.0.0.1:5000', MIRROR_UPSTREAM_NAME: 'DHE.example.com' },
+  })
+  t.equal(named.upstream.name, 'dhe.example.com', 'named by MIRROR_UPSTREAM_NAME, in lower case')
+  t.equal(loadConfig({ flags: { upstreamName: 'localhost' } }).upstream.name, 'localhost')
+  for (const bad of ['registry', 'ghcr.io/org', 'a b.example', 'https://ghcr.io']) {
+    t.throws(() => loadConfig({ flags: { upstreamName: bad } }), /upstreamName.*must be a registry host/, bad)
+  }
 })
