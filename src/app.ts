@@ -173,7 +173,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     pooled,
     tokens,
     userAgent,
-    credentials: config.upstreamCredentials,
+    credentials: config.upstream.credentials,
     observer,
   })
   // Asked once now: a wrong or unreachable upstream shows in the log at start-up, not at
@@ -191,9 +191,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     store,
     index,
     upstreamHost: config.upstream.host,
-    defaultNamespace: config.defaultNamespace,
-    tagTtlSeconds: config.tagTtlSeconds,
-    verdictTtlSeconds: config.verdictTtlSeconds,
+    defaultNamespace: config.upstream.defaultNamespace,
+    tagTtlSeconds: config.upstream.tagTtlSeconds,
+    verdictTtlSeconds: config.upstream.verdictTtlSeconds,
     realmMode: config.authRealm,
     upstreamTimeoutMs: config.upstreamTimeoutSeconds * 1000,
     userAgent,
@@ -218,7 +218,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   installRequestRecord(
     server,
     metrics,
-    pulled && ((name: string) => pulled(normaliseName(name, config.defaultNamespace))),
+    pulled && ((name: string) => pulled(normaliseName(name, config.upstream.defaultNamespace))),
   )
   const health = { registry, index, cacheDir: config.cacheDir }
   registerHealthRoutes(server, health)

@@ -78,7 +78,7 @@ function parseImage(config: Config, image: string): { key: string; repo: string;
   const split = at >= 0 ? at : colon > image.lastIndexOf('/') ? colon : image.length
   const name = image.slice(0, split)
   const reference = split === image.length ? 'latest' : image.slice(split + 1)
-  const repo = normaliseName(validateName(name), config.defaultNamespace)
+  const repo = normaliseName(validateName(name), config.upstream.defaultNamespace)
   parseReference(reference)
   return { key: `${repo}${at >= 0 ? '@' : ':'}${reference}`, repo, reference }
 }

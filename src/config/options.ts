@@ -191,6 +191,14 @@ export const OPTIONS = [
       "the registry host clients know the upstream by (containerd's `?ns=`, a `<host>/` path prefix); requests naming another registry are refused",
     defaultText: "`docker.io` for Docker Hub, else the URL's host[:port]",
   },
+  {
+    key: 'upstreams',
+    env: 'MIRROR_UPSTREAMS',
+    flag: '--upstreams <name=url,...>',
+    description:
+      'more registries to serve, like `ghcr.io=https://ghcr.io,quay.io=https://quay.io`; in the config file a list of `{ name, url, tagTtl, verdictTtl, username, password, defaultNamespace, offline, allow, deny }` (see docs/upstreams.md)',
+    defaultText: 'none',
+  },
 ] as const satisfies readonly OptionSpec[]
 
 type Option = (typeof OPTIONS)[number]
