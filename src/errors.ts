@@ -104,6 +104,11 @@ export const errors = {
       `registry ${registry.slice(0, 256)} is not served by this mirror; it serves ${served.join(', ')}`,
       { detail: { registry: registry.slice(0, 256), served } },
     ),
+  /** A request naming two registries (`?ns=` and a path prefix that disagree): neither is guessed. */
+  registryConflict: (registries: readonly string[]) =>
+    new MirrorError('NAME_INVALID', 400, `the request names more than one registry: ${registries.join(', ')}`, {
+      detail: { registries },
+    }),
   upstreamUnavailable: (cause: unknown) =>
     new MirrorError('UNAVAILABLE', 503, 'upstream registry unavailable', { cause }),
   upstreamBadContent: (cause: unknown) =>
