@@ -10,13 +10,10 @@ import { MemoryCachedBlobStore } from './cache/memory-cached-blob-store.js'
 import { openIndex } from './cache/open-index.js'
 import { alone } from './cache/peers.js'
 import { reconcile } from './cache/reconcile.js'
-import type { Config } from './config/schema.js'
+import type { Config, UpstreamConfig } from './config/schema.js'
 import { REDACTED_PATHS, type Logger } from './logger.js'
 import { mirrorTelemetry, upstreamObserver } from './metrics/adapters.js'
 import { createMetrics, registerCacheGauges, registerTopRepositories, type CacheFacts } from './metrics/metrics.js'
-import { normaliseName } from './oci/reference.js'
-import { namespacesOf, unservedNamespace } from './oci/registry-host.js'
-import { errors } from './errors.js'
 import { SegmentPool } from './buffers/segment-pool.js'
 import { BufferPool } from './buffers/buffer-pool.js'
 import { Mirror } from './mirror/mirror.js'
@@ -24,10 +21,11 @@ import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from 
 import { registerTokenRoutes } from './server/auth-routes.js'
 import { registerHealthRoutes } from './server/health-routes.js'
 import { registerPeerRoutes } from './server/peer-routes.js'
-import { installRequestRecord } from './server/request-record.js'
+import { installRequestRecord, type PullCounter } from './server/request-record.js'
+import { installRouting } from './server/routing.js'
 import { registerPullRoutes } from './server/pull-routes.js'
 import { realmOf } from './server/realm.js'
-import { registerReadForwarding, registerWriteProxy } from './server/upstream-proxy.js'
+import { registerForwarding } from './server/upstream-proxy.js'
 import { PeerClient } from './upstream/peer-client.js'
 import { PooledTransport } from './upstream/http1/pooled-transport.js'
 import { followRedirects } from './upstream/redirect-interceptor.js'
@@ -130,6 +128,33 @@ function serverOptions(config: Config, overrides: AppOverrides): FastifyServerOp
 }
 
 /**
+ * Asked once now: a wrong or unreachable upstream shows in the log at start-up, not at
+ * the first pull, and the first client does not wait for the round trip.
+ */
+function probe(client: UpstreamClient, upstream: UpstreamConfig, log: Logger): void {
+  const fields = { upstream: upstream.name, url: upstream.url }
+  void client.authScheme().then(
+    (scheme) => {
+      if (scheme.kind === 'unreachable') log.warn(fields, 'upstream not reachable yet')
+      else log.info({ ...fields, auth: scheme.kind }, 'upstream reachable')
+    },
+    (e: unknown) => log.warn({ ...fields, err: e }, 'upstream probe failed'),
+  )
+}
+
+/**
+ * Pulls of public repositories by name, for the top-n counter: a repository of the
+ * default upstream by its name there, any other with its registry in front.
+ */
+function pullCounter(mirror: Mirror, count: (repository: string) => void): PullCounter {
+  return (routed) => {
+    if (routed.name === undefined) return
+    const repo = routed.upstream.repository(routed.name)
+    count(routed.upstream === mirror.default ? repo : `${routed.upstream.name}/${repo}`)
+  }
+}
+
+/**
  * The composition root: builds every part from the config and wires them together. It
  * never listens; main.ts does, and tests call this directly.
  */
@@ -167,39 +192,30 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     timeoutMs: config.upstreamTimeoutSeconds * 1000,
     maxRedirects: MAX_REDIRECTS,
   })
-  const upstream = new UpstreamClient({
-    baseUrl: config.upstream.url,
-    dispatcher,
-    pooled,
-    tokens,
-    userAgent,
-    credentials: config.upstream.credentials,
-    observer,
+  const telemetry = mirrorTelemetry(metrics)
+  const upstreams = config.upstreams.map((upstream) => {
+    const client = new UpstreamClient({
+      baseUrl: upstream.url,
+      dispatcher,
+      pooled,
+      tokens,
+      userAgent,
+      credentials: upstream.credentials,
+      observer,
+    })
+    probe(client, upstream, log)
+    return { config: upstream, client, telemetry, observer }
   })
-  // Asked once now: a wrong or unreachable upstream shows in the log at start-up, not at
-  // the first pull, and the first client does not wait for the round trip.
-  void upstream.authScheme().then(
-    (scheme) => {
-      if (scheme.kind === 'unreachable') log.warn({ upstream: config.upstream.url }, 'upstream not reachable yet')
-      else log.info({ upstream: config.upstream.url, auth: scheme.kind }, 'upstream reachable')
-    },
-    (e: unknown) => log.warn({ err: e }, 'upstream probe failed'),
-  )
   const mirror = new Mirror({
-    upstream,
+    upstreams,
     dispatcher,
     store,
     index,
-    upstreamHost: config.upstream.host,
-    defaultNamespace: config.upstream.defaultNamespace,
-    tagTtlSeconds: config.upstream.tagTtlSeconds,
-    verdictTtlSeconds: config.upstream.verdictTtlSeconds,
     realmMode: config.authRealm,
     upstreamTimeoutMs: config.upstreamTimeoutSeconds * 1000,
     userAgent,
     pool: new BufferPool(READ_BUFFER_BYTES, READ_BUFFERS_RETAINED),
-    observer,
-    telemetry: mirrorTelemetry(metrics),
+    telemetry,
     bound: config.cache,
     peers,
     peerClient:
@@ -215,33 +231,19 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   installErrorHandling(server, realm)
   const pulled =
     config.metricsTopRepositories > 0 ? registerTopRepositories(registry, config.metricsTopRepositories) : undefined
-  installRequestRecord(
-    server,
-    metrics,
-    pulled && ((name: string) => pulled(normaliseName(name, config.upstream.defaultNamespace))),
-  )
+  installRequestRecord(server, metrics, pulled && pullCounter(mirror, pulled))
   const health = { registry, index, cacheDir: config.cacheDir }
   registerHealthRoutes(server, health)
   // Set early so that it also goes out on blob responses, which bypass onSend.
   server.addHook('onRequest', async (_request, reply) => {
     reply.header('docker-distribution-api-version', 'registry/2.0')
   })
-  // A node that mirrors another registry through this one names it in `?ns=`: it must
-  // never be answered with the upstream's image of the same name.
-  const served = new Set([config.upstream.name])
-  server.addHook('onRequest', async (request) => {
-    if (!request.url.startsWith('/v2')) return
-    const unserved = unservedNamespace(namespacesOf(request.url), served)
-    if (unserved !== undefined) throw errors.registryUnknown(unserved, [...served])
-  })
+  installRouting(server, mirror)
   const countSent = (source: 'cache' | 'upstream' | 'peer', bytes: number) => metrics.sentBytes.inc({ source }, bytes)
-  await server.register(async (scope) => {
-    const forward = await registerReadForwarding(scope, config.upstream.url, realm)
-    registerPullRoutes(scope, { mirror, realm, forward, countSent })
-  })
+  const forward = await registerForwarding(server, mirror, realm)
+  registerPullRoutes(server, { realm, forward, countSent })
   registerTokenRoutes(server, mirror)
   if (config.replica !== undefined) registerPeerRoutes(server, mirror, config.replica.peerSecret, countSent)
-  await registerWriteProxy(server, config.upstream.url, realm)
   const metricsServer = config.metricsListen === undefined ? undefined : fastify(serverOptions(config, overrides))
   if (metricsServer !== undefined) registerHealthRoutes(metricsServer, health)
   server.addHook('onClose', async () => {

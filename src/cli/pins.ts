@@ -93,7 +93,7 @@ export async function pinImage(config: Config, log: Logger, image: string): Prom
     if (reference.includes(':')) roots = [parseDigest(reference).value]
     else {
       // A tag maps to one manifest per kind of client; those evicted since are not the image.
-      const mapped = [...new Set((await index.findTags(config.upstream.host, repo, reference)).map((r) => r.digest))]
+      const mapped = [...new Set((await index.findTags(config.upstream.name, repo, reference)).map((r) => r.digest))]
       const cached = await Promise.all(mapped.map(async (d) => ((await store.stat(d)) === undefined ? [] : [d])))
       roots = cached.flat()
     }

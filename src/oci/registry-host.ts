@@ -31,8 +31,3 @@ export function namespacesOf(url: string): string[] {
     .map((ns) => ns.toLowerCase())
     .filter((ns) => ns !== '')
 }
-
-/** The first registry a request's `ns` names that is not served, if any. */
-export function unservedNamespace(namespaces: readonly string[], served: ReadonlySet<string>): string | undefined {
-  return namespaces.find((ns) => !served.has(ns))
-}

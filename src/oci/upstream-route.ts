@@ -1,4 +1,4 @@
-import { looksLikeRegistryHost } from './registry-host.js'
+import { isRegistryName } from './registry-host.js'
 
 /**
  * Which upstream a request is for, and the repository name inside it (before the default
@@ -28,13 +28,16 @@ export interface RouteInput {
   defaultUpstream: string
 }
 
-/** A name whose first component is a registry host, split there. */
+/**
+ * A name whose first component is a registry host, split there. A component that is not
+ * a host at all (`..`) stays part of the name, to be refused as an invalid one.
+ */
 function splitRegistry(name: string): { prefix: string; host: string; rest: string } | undefined {
   const slash = name.indexOf('/')
   if (slash <= 0) return undefined
   const prefix = name.slice(0, slash)
   const host = prefix.toLowerCase()
-  return looksLikeRegistryHost(host) ? { prefix, host, rest: name.slice(slash + 1) } : undefined
+  return isRegistryName(host) ? { prefix, host, rest: name.slice(slash + 1) } : undefined
 }
 
 /**

@@ -2,12 +2,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { classifyAuthorization, forwardableAuthorization } from '../auth/client-credentials.js'
 import { ociErrorBody } from '../errors.js'
 import type { Mirror } from '../mirror/mirror.js'
+import type { UpstreamMirror } from '../mirror/upstream-mirror.js'
 import { TOKEN_PATH, type Realm } from './realm.js'
 
 /** The `/v2/` ping: 200, or 401 with the challenge that sends a client to a realm. */
-export async function ping(mirror: Mirror, realm: Realm, request: FastifyRequest, reply: FastifyReply) {
+export async function ping(upstream: UpstreamMirror, realm: Realm, request: FastifyRequest, reply: FastifyReply) {
   const credentials = classifyAuthorization(request.headers.authorization)
-  const challenge = await mirror.auth.pingChallenge(credentials, realm.url(request))
+  const challenge = await upstream.auth.pingChallenge(credentials, realm.url(request))
   if (challenge === undefined) return reply.send({})
   return reply
     .code(401)
@@ -29,7 +30,7 @@ export function registerTokenRoutes(app: FastifyInstance, mirror: Mirror): void 
     })
     const handler = async (request: FastifyRequest, reply: FastifyReply) => {
       const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : ''
-      const answer = await mirror.auth.token({
+      const answer = await mirror.default.auth.token({
         method: request.method === 'POST' ? 'POST' : 'GET',
         query,
         // A mirror-local token means nothing to the realm: the request goes as anonymous.

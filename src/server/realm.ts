@@ -21,5 +21,5 @@ export interface Realm {
  */
 export function realmOf(mirror: Mirror, publicUrl: string | undefined): Realm {
   const url = (request: Origin) => `${publicUrl ?? `${request.protocol}://${request.host}`}${TOKEN_PATH}`
-  return { url, relay: (header, request) => mirror.auth.relayChallenge(header, url(request)) }
+  return { url, relay: (header, request) => mirror.default.auth.relayChallenge(header, url(request)) }
 }

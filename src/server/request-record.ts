@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Metrics } from '../metrics/metrics.js'
+import type { Routed } from '../mirror/mirror.js'
 import type { CacheOutcome } from '../mirror/request-context.js'
 import { parseApiPath } from '../oci/api-path.js'
 import type { UpstreamTrace } from '../upstream/upstream-client.js'
@@ -30,18 +31,17 @@ export function routeKind(url: string): string {
 /** Paths that are about the mirror itself, kept out of the traffic metrics and logs. */
 const INTERNAL = new Set(['/metrics', '/healthz', '/readyz'])
 
-/** Told of each successful manifest GET of a public repository, with the name as asked. */
-export type PullCounter = (name: string) => void
+/** Told of each successful manifest GET of a public repository, with where it was routed. */
+export type PullCounter = (routed: Routed) => void
 
 function countPull(request: FastifyRequest, status: number, pulled: PullCounter): void {
   // A private repository's name is nobody else's business: /metrics is open to anyone.
   if (request.method !== 'GET' || status >= 300 || request.cacheOutcome === 'bypass') return
-  const path = parseApiPath(request.url)
-  if (path.kind !== 'manifest') return
+  if (parseApiPath(request.url).kind !== 'manifest' || request.routed === undefined) return
   try {
-    pulled(decodeURIComponent(path.name))
+    pulled(request.routed)
   } catch {
-    // Undecodable names were refused before they got a 2xx.
+    // Names that do not pass were refused before they got a 2xx.
   }
 }
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { isRegistryName, looksLikeRegistryHost, namespacesOf, unservedNamespace } from '../../src/oci/registry-host.js'
+import { isRegistryName, looksLikeRegistryHost, namespacesOf } from '../../src/oci/registry-host.js'
 
 t.test("Docker's rule: a first component with a dot or a colon, or localhost, is a registry", async (t) => {
   const table: Array<[string, boolean]> = [
@@ -42,12 +42,4 @@ t.test('the ns values of a request target, in lower case, empty ones left out', 
     ['/v2/x/tags/list?ns=localhost%3A5000', ['localhost:5000']],
   ]
   for (const [url, expected] of table) t.same(namespacesOf(url), expected, url)
-})
-
-t.test('the first unserved registry a request names', async (t) => {
-  const served = new Set(['docker.io', 'ghcr.io'])
-  t.equal(unservedNamespace([], served), undefined)
-  t.equal(unservedNamespace(['ghcr.io'], served), undefined)
-  t.equal(unservedNamespace(['quay.io'], served), 'quay.io')
-  t.equal(unservedNamespace(['docker.io', 'quay.io'], served), 'quay.io')
 })

@@ -24,6 +24,8 @@ t.test('routing: ns first, then a registry prefix, then the default', async (t) 
     ['ghcr.io/org/app', ['ghcr.io'], to('ghcr.io', 'org/app', 'ghcr.io')],
     ['my.project/app', ['ghcr.io'], to('ghcr.io', 'my.project/app')],
     ['ghcr.io', [], to('docker.io', 'ghcr.io')],
+    ['../../etc/passwd', [], to('docker.io', '../../etc/passwd')],
+    ['-x.io/app', [], to('docker.io', '-x.io/app')],
     [undefined, [], to('docker.io', undefined)],
     [undefined, ['ghcr.io'], to('ghcr.io', undefined)],
     ['library/alpine', ['docker.io', 'docker.io'], to('docker.io', 'library/alpine')],
