@@ -2,6 +2,8 @@ import type { Dispatcher } from 'undici'
 import type { BlobStore } from '../cache/blob-store.js'
 import type { Index } from '../cache/cache-index.js'
 import { errors } from '../errors.js'
+import type { TokenAnswer, TokenRequest } from '../auth/token-relay.js'
+import { requestRepositories } from '../auth/token-scope.js'
 import { routeOf } from '../oci/upstream-route.js'
 import { BlobCache } from './blobs/blob-cache.js'
 import type { BufferPool } from '../buffers/buffer-pool.js'
@@ -123,6 +125,26 @@ export class Mirror {
     if (route.kind === 'unknown') throw errors.registryUnknown(route.registry, this.names)
     if (route.kind === 'conflict') throw errors.registryConflict(route.registries)
     return { upstream: this.byName.get(route.upstream)!, name: route.name, prefix: route.prefix }
+  }
+
+  /**
+   * A client's token request, relayed to the realm of the upstream it is for: the one its
+   * realm URL names (`bound`: an upstream's challenges name `/token/<name>`), else the one
+   * its scopes name by their registry prefix (Docker pulling `mirror/ghcr.io/org/app`
+   * asks the ping's realm for `repository:ghcr.io/org/app:pull`), else the default. The
+   * scopes then name repositories as that upstream does; scopes of two upstreams in one
+   * request are refused.
+   */
+  async token(bound: string | undefined, request: TokenRequest): Promise<TokenAnswer> {
+    const namespaces = bound === undefined ? [] : [bound]
+    const routes = new Map(requestRepositories(request).map((name) => [name, this.route(name, namespaces)]))
+    const upstreams = new Set([...routes.values()].map((r) => r.upstream))
+    if (upstreams.size > 1) throw errors.registryConflict([...upstreams].map((u) => u.name))
+    const upstream = [...upstreams][0] ?? this.route(undefined, namespaces).upstream
+    return upstream.auth.token(request, (name) => {
+      const inside = routes.get(name)?.name
+      return inside === undefined ? name : upstream.normalised(inside)
+    })
   }
 
   async close(): Promise<void> {

@@ -99,6 +99,11 @@ export class UpstreamMirror {
     return this.own.client
   }
 
+  /** A repository name with this upstream's default namespace, unchecked (a token scope's). */
+  normalised(name: string): string {
+    return normaliseName(name, this.own.config.defaultNamespace)
+  }
+
   /**
    * A client's repository name as this upstream and the cache know it: validated, with
    * the default namespace, and refused when the upstream's allow and deny lists say so.

@@ -18,8 +18,9 @@ export async function ping(upstream: UpstreamMirror, realm: Realm, request: Fast
 
 /**
  * The mirror's token endpoint: GET (Docker's flow) and POST (OAuth2 forms, which
- * containerd tries first), forwarded to the upstream's realm with the client's
- * credentials and answered with exactly what the realm answered.
+ * containerd tries first), forwarded to the realm of the upstream it is for (see
+ * Mirror.token) with the client's credentials and answered with exactly what the realm
+ * answered.
  */
 export function registerTokenRoutes(app: FastifyInstance, mirror: Mirror): void {
   void app.register(async (scope) => {
@@ -28,9 +29,9 @@ export function registerTokenRoutes(app: FastifyInstance, mirror: Mirror): void 
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 64 * 1024 }, (_request, body, done) => {
       done(null, body)
     })
-    const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+    const handler = async (request: FastifyRequest<{ Params: { registry?: string } }>, reply: FastifyReply) => {
       const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : ''
-      const answer = await mirror.default.auth.token({
+      const answer = await mirror.token(request.params.registry?.toLowerCase(), {
         method: request.method === 'POST' ? 'POST' : 'GET',
         query,
         // A mirror-local token means nothing to the realm: the request goes as anonymous.
@@ -41,5 +42,7 @@ export function registerTokenRoutes(app: FastifyInstance, mirror: Mirror): void 
       return reply.code(answer.status).header('cache-control', 'no-store').type(answer.contentType).send(answer.body)
     }
     scope.route({ method: ['GET', 'POST'], url: TOKEN_PATH, handler })
+    // The realm an upstream's challenges name: its token requests go to its realm.
+    scope.route({ method: ['GET', 'POST'], url: `${TOKEN_PATH}/:registry`, handler })
   })
 }

@@ -21,7 +21,7 @@ export function setOutcome(request: FastifyRequest, outcome: CacheOutcome): void
 
 /** A bounded label for what a request was for. */
 export function routeKind(url: string): string {
-  if (url === TOKEN_PATH || url.startsWith(`${TOKEN_PATH}?`)) return 'token'
+  if (url === TOKEN_PATH || url.startsWith(`${TOKEN_PATH}?`) || url.startsWith(`${TOKEN_PATH}/`)) return 'token'
   if (url.startsWith('/_peer/')) return 'peer'
   if (!url.startsWith('/v2')) return 'other'
   const kind = parseApiPath(url).kind
