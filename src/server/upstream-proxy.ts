@@ -3,7 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { forwardableAuthorization } from '../auth/client-credentials.js'
 import type { Mirror, Routed } from '../mirror/mirror.js'
-import { repositoryOf } from '../oci/api-path.js'
+import { parseApiPath, repositoryOf } from '../oci/api-path.js'
 import type { Forward } from './pull-routes.js'
 import type { Realm } from './realm.js'
 import { routedOf } from './routing.js'
@@ -32,14 +32,26 @@ function withoutNs(query: string): string {
  * gone, the repository named as the upstream names it (default namespace applied, and
  * refused when the upstream's allow and deny lists say so), no `ns`.
  */
-export function upstreamTarget(url: string, routed: Routed): { path: string; query: string } {
+export function upstreamTarget(url: string, routed: Routed): { path: string; query: string; repo?: string } {
   const mark = url.indexOf('?')
   const path = mark < 0 ? url : url.slice(0, mark)
   const query = mark < 0 ? '' : withoutNs(url.slice(mark + 1))
   const asked = repositoryOf(url)
   if (asked === undefined || routed.name === undefined) return { path, query }
   const repo = routed.upstream.repository(routed.name)
-  return { path: `/v2/${repo}${path.slice(`/v2/${asked}`.length)}`, query }
+  return { path: `/v2/${repo}${path.slice(`/v2/${asked}`.length)}`, query, repo }
+}
+
+/** The tag a manifest PUT or DELETE names; undefined for any other request, or a digest. */
+function writtenTag(request: FastifyRequest): string | undefined {
+  if (request.method !== 'PUT' && request.method !== 'DELETE') return undefined
+  const path = parseApiPath(request.url)
+  return path.kind === 'manifest' && !path.reference.includes(':') ? path.reference : undefined
+}
+
+/** Whether the upstream took the push (201) or the deletion (202). */
+function accepted(request: FastifyRequest, reply: FastifyReply): boolean {
+  return request.method === 'PUT' ? reply.statusCode === 201 : reply.statusCode === 202
 }
 
 /**
@@ -69,10 +81,22 @@ export async function registerForwarding(app: FastifyInstance, mirror: Mirror, r
   await app.register(replyFrom)
   const forward = (request: FastifyRequest, reply: FastifyReply) => {
     const routed = routedOf(request)
-    const { path, query } = upstreamTarget(request.url, routed)
+    const { path, query, repo } = upstreamTarget(request.url, routed)
     const prefix = routed.prefix ?? (routed.upstream === mirror.default ? undefined : routed.upstream.name)
+    const tag = repo === undefined ? undefined : writtenTag(request)
     return reply.from(`${routed.upstream.url}${path}`, {
       queryString: () => query,
+      // A tag pushed or deleted here is forgotten before the client hears of it, so that
+      // its next pull through the mirror sees the new digest.
+      onResponse:
+        tag === undefined || repo === undefined
+          ? undefined
+          : (_request, _reply, response) => {
+              const forget = accepted(request, reply)
+                ? routed.upstream.manifests.tagChanged(request, repo, tag)
+                : Promise.resolve()
+              void forget.then(() => reply.send(response.stream))
+            },
       rewriteRequestHeaders: (_request, headers) => upstreamRequestHeaders(headers),
       rewriteHeaders: (headers) => {
         const out = { ...headers }

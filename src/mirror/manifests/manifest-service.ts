@@ -99,6 +99,18 @@ export class ManifestService {
     return { ...head, mediaType: stored.mediaType, size: stored.size, body: stored.body }
   }
 
+  /**
+   * A tag pushed or deleted through the mirror: every mapping of it goes, whatever the
+   * clients accepted, so the next pull asks the upstream at once instead of serving the
+   * old digest until the TTL runs out.
+   */
+  async tagChanged(ctx: Pick<RequestContext, 'log'>, repo: string, tag: string): Promise<void> {
+    await this.deps.index.deleteTags(this.deps.upstreamName, repo, tag).catch((e: unknown) => {
+      this.deps.telemetry.indexError('delete_tags')
+      ctx.log.warn({ err: e, repo, tag }, 'changed tag not forgotten; it is re-checked after the tag TTL')
+    })
+  }
+
   private async byDigest(
     ctx: RequestContext,
     repo: string,
