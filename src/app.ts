@@ -23,7 +23,7 @@ import { registerHealthRoutes } from './server/health-routes.js'
 import { registerPeerRoutes } from './server/peer-routes.js'
 import { installRequestRecord, type PullCounter } from './server/request-record.js'
 import { installRouting } from './server/routing.js'
-import { registerPullRoutes } from './server/pull-routes.js'
+import { registerPullRoutes, type CountSent } from './server/pull-routes.js'
 import { realmOf } from './server/realm.js'
 import { registerForwarding } from './server/upstream-proxy.js'
 import { PeerClient } from './upstream/peer-client.js'
@@ -181,19 +181,23 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   if (config.redisUrl === undefined) await firstCatchUp
 
   const registry = new Registry()
-  const metrics = createMetrics(registry)
-  const observer = upstreamObserver(metrics)
+  const metrics = createMetrics(
+    registry,
+    config.upstreams.map((u) => u.name),
+  )
   const dispatcher = createDispatcher(config)
   const userAgent = `registry-mirror/${VERSION}`
-  const tokens = new TokenService(dispatcher, userAgent, config.upstreamTimeoutSeconds * 1000, observer, overrides.now)
   const pooled = new PooledTransport({
     segments: new SegmentPool(SEGMENT_BYTES, SEGMENTS_RETAINED),
     connectTimeoutMs: config.upstreamConnectTimeoutSeconds * 1000,
     timeoutMs: config.upstreamTimeoutSeconds * 1000,
     maxRedirects: MAX_REDIRECTS,
   })
-  const telemetry = mirrorTelemetry(metrics)
   const upstreams = config.upstreams.map((upstream) => {
+    // Each upstream's calls and tokens are counted under its name.
+    const observer = upstreamObserver(metrics, upstream.name)
+    const timeoutMs = config.upstreamTimeoutSeconds * 1000
+    const tokens = new TokenService(dispatcher, userAgent, timeoutMs, observer, overrides.now)
     const client = new UpstreamClient({
       baseUrl: upstream.url,
       dispatcher,
@@ -204,7 +208,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       observer,
     })
     probe(client, upstream, log)
-    return { config: upstream, client, telemetry, observer }
+    return { config: upstream, client, telemetry: mirrorTelemetry(metrics, upstream.name), observer }
   })
   const mirror = new Mirror({
     upstreams,
@@ -215,7 +219,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     upstreamTimeoutMs: config.upstreamTimeoutSeconds * 1000,
     userAgent,
     pool: new BufferPool(READ_BUFFER_BYTES, READ_BUFFERS_RETAINED),
-    telemetry,
+    telemetry: mirrorTelemetry(metrics),
     bound: config.cache,
     peers,
     peerClient:
@@ -239,7 +243,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     reply.header('docker-distribution-api-version', 'registry/2.0')
   })
   installRouting(server, mirror)
-  const countSent = (source: 'cache' | 'upstream' | 'peer', bytes: number) => metrics.sentBytes.inc({ source }, bytes)
+  const countSent: CountSent = (source, bytes, upstream) => metrics.sentBytes.inc({ source, upstream }, bytes)
   const forward = await registerForwarding(server, mirror, realm)
   registerPullRoutes(server, { realm, forward, countSent })
   registerTokenRoutes(server, mirror)

@@ -2,7 +2,7 @@ import type { Dispatcher } from 'undici'
 import type { BlobStore } from '../cache/blob-store.js'
 import type { Index } from '../cache/cache-index.js'
 import { errors } from '../errors.js'
-import type { TokenAnswer, TokenRequest } from '../auth/token-relay.js'
+import type { TokenRequest } from '../auth/token-relay.js'
 import { requestRepositories } from '../auth/token-scope.js'
 import { routeOf } from '../oci/upstream-route.js'
 import { BlobCache } from './blobs/blob-cache.js'
@@ -41,6 +41,13 @@ export interface Routed {
   name: string | undefined
   /** The registry prefix the client's path carried, as written. */
   prefix: string | undefined
+}
+
+/** See Mirror.tokenRoute. */
+export interface TokenRoute {
+  upstream: UpstreamMirror
+  /** A scope's repository name as the client wrote it → as the upstream knows it. */
+  rename: (name: string) => string
 }
 
 /**
@@ -128,23 +135,23 @@ export class Mirror {
   }
 
   /**
-   * A client's token request, relayed to the realm of the upstream it is for: the one its
-   * realm URL names (`bound`: an upstream's challenges name `/token/<name>`), else the one
-   * its scopes name by their registry prefix (Docker pulling `mirror/ghcr.io/org/app`
-   * asks the ping's realm for `repository:ghcr.io/org/app:pull`), else the default. The
-   * scopes then name repositories as that upstream does; scopes of two upstreams in one
-   * request are refused.
+   * The upstream a client's token request is for: the one its realm URL names (`bound`:
+   * an upstream's challenges name `/token/<name>`), else the one its scopes name by their
+   * registry prefix (Docker pulling `mirror/ghcr.io/org/app` asks the ping's realm for
+   * `repository:ghcr.io/org/app:pull`), else the default; and how its scopes' names read
+   * in that upstream. Scopes of two upstreams in one request are refused.
    */
-  async token(bound: string | undefined, request: TokenRequest): Promise<TokenAnswer> {
+  tokenRoute(bound: string | undefined, request: TokenRequest): TokenRoute {
     const namespaces = bound === undefined ? [] : [bound]
     const routes = new Map(requestRepositories(request).map((name) => [name, this.route(name, namespaces)]))
     const upstreams = new Set([...routes.values()].map((r) => r.upstream))
     if (upstreams.size > 1) throw errors.registryConflict([...upstreams].map((u) => u.name))
     const upstream = [...upstreams][0] ?? this.route(undefined, namespaces).upstream
-    return upstream.auth.token(request, (name) => {
+    const rename = (name: string) => {
       const inside = routes.get(name)?.name
       return inside === undefined ? name : upstream.normalised(inside)
-    })
+    }
+    return { upstream, rename }
   }
 
   async close(): Promise<void> {

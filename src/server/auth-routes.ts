@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { classifyAuthorization, forwardableAuthorization } from '../auth/client-credentials.js'
+import type { TokenRequest } from '../auth/token-relay.js'
 import { ociErrorBody } from '../errors.js'
 import type { Mirror } from '../mirror/mirror.js'
 import type { UpstreamMirror } from '../mirror/upstream-mirror.js'
@@ -31,14 +32,17 @@ export function registerTokenRoutes(app: FastifyInstance, mirror: Mirror): void 
     })
     const handler = async (request: FastifyRequest<{ Params: { registry?: string } }>, reply: FastifyReply) => {
       const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : ''
-      const answer = await mirror.token(request.params.registry?.toLowerCase(), {
+      const asked: TokenRequest = {
         method: request.method === 'POST' ? 'POST' : 'GET',
         query,
         // A mirror-local token means nothing to the realm: the request goes as anonymous.
         authorization: forwardableAuthorization(request.headers.authorization),
         contentType: request.headers['content-type'],
         body: Buffer.isBuffer(request.body) ? request.body : undefined,
-      })
+      }
+      const { upstream, rename } = mirror.tokenRoute(request.params.registry?.toLowerCase(), asked)
+      request.routed = { upstream, name: undefined, prefix: undefined }
+      const answer = await upstream.auth.token(asked, rename)
       return reply.code(answer.status).header('cache-control', 'no-store').type(answer.contentType).send(answer.body)
     }
     scope.route({ method: ['GET', 'POST'], url: TOKEN_PATH, handler })

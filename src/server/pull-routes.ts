@@ -12,7 +12,7 @@ import { namespacesOf } from '../oci/registry-host.js'
 import { ping } from './auth-routes.js'
 import type { Realm } from './realm.js'
 import { contextOf } from './request-context.js'
-import { routedOf } from './routing.js'
+import { routedOf, upstreamLabel } from './routing.js'
 import { setOutcome } from './request-record.js'
 import { readFirst, sendBytes } from './send-bytes.js'
 
@@ -23,8 +23,11 @@ export interface PullRouteDeps {
   /** Paths the mirror does not model go here, to the upstream. */
   forward: Forward
   /** Body bytes sent to a client, by where they came from. */
-  countSent: (source: 'cache' | 'upstream' | 'peer', bytes: number) => void
+  countSent: CountSent
 }
+
+/** Counts body bytes sent to clients, by where they came from and the upstream the request was for. */
+export type CountSent = (source: 'cache' | 'upstream' | 'peer', bytes: number, upstream: string) => void
 
 /** Blobs never change under a digest: clients and proxies may keep them for good. */
 const IMMUTABLE = 'public, max-age=31536000, immutable'
@@ -72,7 +75,7 @@ async function manifest(deps: PullRouteDeps, request: FastifyRequest, reply: Fas
   if (clientHas(request, result.digest)) return reply.code(304).send()
   if (head || result.body === undefined) return reply.header('content-length', result.size).send()
   const fromCache = result.outcome === 'hit' || result.outcome === 'stale' || result.outcome === 'revalidated'
-  deps.countSent(fromCache ? 'cache' : 'upstream', result.body.length)
+  deps.countSent(fromCache ? 'cache' : 'upstream', result.body.length, upstream.name)
   return reply.send(result.body)
 }
 
@@ -140,7 +143,8 @@ export async function sendBody(
   reply.hijack()
   reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders)
   const origin = body.source.origin
-  await sendBytes(reply.raw, body.source, plan, (n) => deps.countSent(origin, n)).catch((e: unknown) => {
+  const upstream = upstreamLabel(reply.request)
+  await sendBytes(reply.raw, body.source, plan, (n) => deps.countSent(origin, n, upstream)).catch((e: unknown) => {
     reply.log.warn({ err: e, bytes: end - start + 1 }, 'blob transfer cut')
   })
 }

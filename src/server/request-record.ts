@@ -5,6 +5,7 @@ import type { CacheOutcome } from '../mirror/request-context.js'
 import { parseApiPath } from '../oci/api-path.js'
 import type { UpstreamTrace } from '../upstream/upstream-client.js'
 import { TOKEN_PATH } from './realm.js'
+import { upstreamLabel } from './routing.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -52,15 +53,17 @@ function record(request: FastifyRequest, reply: FastifyReply, metrics: Metrics, 
   const status = reply.statusCode
   const seconds = reply.elapsedTime / 1000
   const cache = request.cacheOutcome ?? 'none'
-  metrics.requests.inc({ route, method: request.method, status: `${Math.floor(status / 100)}xx`, cache })
-  metrics.requestDuration.observe({ route, method: request.method }, seconds)
-  if (!finished) metrics.clientAborts.inc({ route })
+  const upstream = upstreamLabel(request)
+  metrics.requests.inc({ route, method: request.method, status: `${Math.floor(status / 100)}xx`, cache, upstream })
+  metrics.requestDuration.observe({ route, method: request.method, upstream }, seconds)
+  if (!finished) metrics.clientAborts.inc({ route, upstream })
   if (pulled !== undefined && route === 'manifest') countPull(request, status, pulled)
   const length = reply.getHeader('content-length')
   request.log.info(
     {
       method: request.method,
       url: request.url,
+      upstream: upstream === '' ? undefined : upstream,
       status,
       outcome: request.cacheOutcome,
       upstreamStatus: request.upstreamTrace.status,

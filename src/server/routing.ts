@@ -29,3 +29,11 @@ export function routedOf(request: FastifyRequest): Routed {
   if (request.routed === undefined) throw new Error(`${request.url} was not routed`)
   return request.routed
 }
+
+/**
+ * The upstream label of a request's metrics: the name of a configured upstream, never a
+ * name a client sent, so the label stays bounded; empty when no upstream answered it.
+ */
+export function upstreamLabel(request: FastifyRequest): string {
+  return request.routed?.upstream.name ?? ''
+}
