@@ -58,7 +58,10 @@ export interface TwoUpstreams {
  * `docker.io` and the default, and a second with no auth named `second.example`. Both
  * hold a `library/small:1`, different images that share a layer.
  */
-export async function startTwoUpstreams(t: Test, settings: RawSettings = {}): Promise<TwoUpstreams> {
+export async function startTwoUpstreams(
+  t: Test,
+  settings: RawSettings | ((secondUrl: string) => RawSettings) = {},
+): Promise<TwoUpstreams> {
   const upstream = await startUpstream()
   t.teardown(() => upstream.close())
   const second = await startSecondUpstream()
@@ -69,7 +72,7 @@ export async function startTwoUpstreams(t: Test, settings: RawSettings = {}): Pr
       upstreamName: 'docker.io',
       defaultNamespace: 'library',
       upstreams: `${SECOND_NAME}=${second.registry.url}`,
-      ...settings,
+      ...(typeof settings === 'function' ? settings(second.registry.url) : settings),
     },
   })
   t.teardown(() => mirror.close())
