@@ -133,6 +133,10 @@ function serverOptions(config: Config, overrides: AppOverrides): FastifyServerOp
  */
 function probe(client: UpstreamClient, upstream: UpstreamConfig, log: Logger): void {
   const fields = { upstream: upstream.name, url: upstream.url }
+  if (upstream.offline) {
+    log.info(fields, 'upstream offline: only what the cache holds is served')
+    return
+  }
   void client.authScheme().then(
     (scheme) => {
       if (scheme.kind === 'unreachable') log.warn(fields, 'upstream not reachable yet')
@@ -206,6 +210,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       userAgent,
       credentials: upstream.credentials,
       observer,
+      offline: upstream.offline ? { name: upstream.name } : undefined,
     })
     probe(client, upstream, log)
     return { config: upstream, client, telemetry: mirrorTelemetry(metrics, upstream.name), observer }

@@ -99,6 +99,11 @@ export class UpstreamMirror {
     return this.own.client
   }
 
+  /** Configured offline: never contacted, not even for writes. */
+  get offline(): boolean {
+    return this.own.config.offline
+  }
+
   /** A repository name with this upstream's default namespace, unchecked (a token scope's). */
   normalised(name: string): string {
     return normaliseName(name, this.own.config.defaultNamespace)

@@ -2,6 +2,7 @@ import replyFrom from '@fastify/reply-from'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { forwardableAuthorization } from '../auth/client-credentials.js'
+import { UpstreamOfflineError } from '../errors.js'
 import type { Mirror, Routed } from '../mirror/mirror.js'
 import { parseApiPath, repositoryOf } from '../oci/api-path.js'
 import type { Forward } from './pull-routes.js'
@@ -81,6 +82,7 @@ export async function registerForwarding(app: FastifyInstance, mirror: Mirror, r
   await app.register(replyFrom)
   const forward = (request: FastifyRequest, reply: FastifyReply) => {
     const routed = routedOf(request)
+    if (routed.upstream.offline) throw new UpstreamOfflineError(routed.upstream.name, 'other')
     const { path, query, repo } = upstreamTarget(request.url, routed)
     const prefix = routed.prefix ?? (routed.upstream === mirror.default ? undefined : routed.upstream.name)
     const tag = repo === undefined ? undefined : writtenTag(request)
