@@ -3,6 +3,8 @@
 // of the registry it names (by ns, by path prefix, or the default), never another's.
 import t from 'tap'
 import type { Dispatcher } from 'undici'
+import { pinImage } from '../../src/cli/pins.js'
+import { silentLogger } from '../../src/logger.js'
 import { download, http, json, sha256 } from '../helpers/http.js'
 import { settledAccessLog } from '../helpers/registry.js'
 import { SECOND_NAME } from '../helpers/second-upstream.js'
@@ -122,4 +124,21 @@ t.test('allow and deny lists refuse a repository without asking its upstream', a
   const secret = upstream.fixture.images.private!
   t.equal((await http(`${mirror.url}/v2/${secret.repo}/manifests/1`)).status, 403, 'denied on the default')
   t.equal(await digestOf(`${mirror.url}/v2/library/small/manifests/1`), upstream.fixture.images.small!.digest)
+})
+
+t.test("pinning another upstream's image by its registry prefix", async (t) => {
+  const { second, mirror } = await startTwoUpstreams(t)
+  const image = second.fixture.small
+  await digestOf(`${mirror.url}/v2/${SECOND_NAME}/${image.repo}/manifests/1`)
+  for (const blob of image.blobs) await download(`${mirror.url}/v2/${SECOND_NAME}/${image.repo}/blobs/${blob.digest}`)
+  await mirror.app.mirror.blobs.settled()
+  const pin = await pinImage(mirror.config, silentLogger, `${SECOND_NAME}/${image.repo}:1`)
+  t.equal(pin.image, `${SECOND_NAME}/${image.repo}:1`, 'named with its registry')
+  t.same(pin.digests.sort(), [image.digest, ...image.blobs.map((b) => b.digest)].sort(), "the second's image")
+  await t.rejects(
+    pinImage(mirror.config, silentLogger, `${image.repo}:1`),
+    /not cached/,
+    "the default's image of the same name was never pulled",
+  )
+  await t.rejects(pinImage(mirror.config, silentLogger, 'quay.io/org/app:1'), /does not serve its registry/)
 })
