@@ -10,6 +10,7 @@ import type { Config } from '../config/schema.js'
 import type { Logger } from '../logger.js'
 import { parseDigest } from '../oci/digest.js'
 import { normaliseName, parseReference, validateName } from '../oci/reference.js'
+import { routeOf } from '../oci/upstream-route.js'
 
 /** What the pin commands need of the index. */
 interface PinIndex {
@@ -71,21 +72,34 @@ async function cachedDigests(store: FsBlobStore, roots: string[]): Promise<strin
   return [...found]
 }
 
-/** `name:tag` or `name@digest`, named as the cache names it. */
-function parseImage(config: Config, image: string): { key: string; repo: string; reference: string } {
+/**
+ * `name:tag` or `name@digest`, named as the cache names it: the upstream the name routes
+ * to (a registry prefix, or the default), and the repository there. A pin of another
+ * upstream's image keeps its registry in front.
+ */
+function parseImage(config: Config, image: string): { key: string; upstream: string; repo: string; reference: string } {
   const at = image.indexOf('@')
   const colon = image.lastIndexOf(':')
   const split = at >= 0 ? at : colon > image.lastIndexOf('/') ? colon : image.length
   const name = image.slice(0, split)
   const reference = split === image.length ? 'latest' : image.slice(split + 1)
-  const repo = normaliseName(validateName(name), config.defaultNamespace)
+  const route = routeOf({
+    name,
+    namespaces: [],
+    upstreams: new Set(config.upstreams.map((u) => u.name)),
+    defaultUpstream: config.upstream.name,
+  })
+  if (route.kind !== 'upstream') throw new Error(`${image}: the mirror does not serve its registry`)
+  const upstream = config.upstreams.find((u) => u.name === route.upstream) ?? config.upstream
+  const repo = normaliseName(validateName(route.name ?? ''), upstream.defaultNamespace)
   parseReference(reference)
-  return { key: `${repo}${at >= 0 ? '@' : ':'}${reference}`, repo, reference }
+  const shown = upstream === config.upstream ? repo : `${upstream.name}/${repo}`
+  return { key: `${shown}${at >= 0 ? '@' : ':'}${reference}`, upstream: upstream.name, repo, reference }
 }
 
 /** `registry-mirror pin <image>`: the image's manifests and blobs are never evicted. */
 export async function pinImage(config: Config, log: Logger, image: string): Promise<Pin> {
-  const { key, repo, reference } = parseImage(config, image)
+  const { key, upstream, repo, reference } = parseImage(config, image)
   const store = new FsBlobStore(config.cacheDir)
   const index = await pinIndex(config, log)
   try {
@@ -93,7 +107,7 @@ export async function pinImage(config: Config, log: Logger, image: string): Prom
     if (reference.includes(':')) roots = [parseDigest(reference).value]
     else {
       // A tag maps to one manifest per kind of client; those evicted since are not the image.
-      const mapped = [...new Set((await index.findTags(config.upstream.host, repo, reference)).map((r) => r.digest))]
+      const mapped = [...new Set((await index.findTags(upstream, repo, reference)).map((r) => r.digest))]
       const cached = await Promise.all(mapped.map(async (d) => ((await store.stat(d)) === undefined ? [] : [d])))
       roots = cached.flat()
     }

@@ -183,6 +183,22 @@ export const OPTIONS = [
       'export pulls of the n most pulled public repositories, with the repository as a label (`registry_mirror_repository_pulls_total`); 0 exports none',
     default: 0,
   },
+  {
+    key: 'upstreamName',
+    env: 'MIRROR_UPSTREAM_NAME',
+    flag: '--upstream-name <host>',
+    description:
+      "the registry host clients know the upstream by (containerd's `?ns=`, a `<host>/` path prefix); requests naming another registry are refused",
+    defaultText: "`docker.io` for Docker Hub, else the URL's host[:port]",
+  },
+  {
+    key: 'upstreams',
+    env: 'MIRROR_UPSTREAMS',
+    flag: '--upstreams <name=url,...>',
+    description:
+      'more registries to serve, like `ghcr.io=https://ghcr.io,quay.io=https://quay.io`; in the config file a list of `{ name, url, tagTtl, verdictTtl, username, password, defaultNamespace, offline, allow, deny }` (see docs/upstreams.md)',
+    defaultText: 'none',
+  },
 ] as const satisfies readonly OptionSpec[]
 
 type Option = (typeof OPTIONS)[number]

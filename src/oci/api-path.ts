@@ -109,3 +109,17 @@ export function apiPathKind(url: string): ApiPath['kind'] {
   if (path === '/v2/' || path === '/v2') return 'ping'
   return matchRoute(path)?.kind ?? 'other'
 }
+
+/** Upload sessions (`POST …/blobs/uploads/`, then `PATCH`/`PUT`/`GET …/blobs/uploads/<id>`). */
+const UPLOAD = /^\/v2\/(.+)\/blobs\/uploads(?:\/[^/]*)?$/
+
+/**
+ * The repository a `/v2/…` request is about, whatever its method (pulls, pushes, upload
+ * sessions); undefined for paths without one (the ping, the catalog).
+ */
+export function repositoryOf(url: string): string | undefined {
+  const path = parseApiPath(url)
+  if (path.kind !== 'ping' && path.kind !== 'other') return path.name
+  const query = url.indexOf('?')
+  return UPLOAD.exec(query < 0 ? url : url.slice(0, query))?.[1]
+}

@@ -17,9 +17,31 @@ export interface Containerd {
   /**
    * `ctr images pull` of a docker.io image, with a hosts.toml that names the mirror, and
    * `--user` when given credentials (what a CRI registry config for the mirror host sets).
+   * `hostsDir` replaces the docker.io-only directory (see writeHostsDir).
    */
-  pull(image: string, auth?: Credentials): Promise<{ stdout: string; stderr: string }>
+  pull(image: string, auth?: Credentials, hostsDir?: string): Promise<{ stdout: string; stderr: string }>
+  /** The digest containerd recorded for a pulled image (its target). */
+  digest(image: string): Promise<string>
   close(): Promise<void>
+}
+
+/** Where containerd finds a registry when no mirror answers: Docker Hub's real host, or the registry itself. */
+function serverOf(registry: string): string {
+  return registry === 'docker.io' ? 'https://registry-1.docker.io' : `https://${registry}`
+}
+
+/**
+ * A containerd hosts dir as a site writes it: one `<registry>/hosts.toml` per registry,
+ * each sending that registry's pulls to the mirror (docs/clients.md shows the same files).
+ */
+export async function writeHostsDir(dir: string, mirrorUrl: string, registries: string[]): Promise<void> {
+  for (const registry of registries) {
+    await mkdir(join(dir, registry), { recursive: true })
+    await writeFile(
+      join(dir, registry, 'hosts.toml'),
+      `server = "${serverOf(registry)}"\n\n[host."${mirrorUrl}"]\n  capabilities = ["pull", "resolve"]\n`,
+    )
+  }
 }
 
 export interface Dockerd {
@@ -51,17 +73,13 @@ export async function startContainerd(mirrorUrl: string): Promise<Containerd> {
     ].join('\n'),
   )
   const hostsDir = join(dir.path, 'certs.d')
-  await mkdir(join(hostsDir, 'docker.io'), { recursive: true })
-  await writeFile(
-    join(hostsDir, 'docker.io', 'hosts.toml'),
-    `server = "https://registry-1.docker.io"\n\n[host."${mirrorUrl}"]\n  capabilities = ["pull", "resolve"]\n`,
-  )
+  await writeHostsDir(hostsDir, mirrorUrl, ['docker.io'])
   const service = await startService('containerd', ['--config', join(dir.path, 'config.toml')], {
     ready: /containerd successfully booted/,
   })
   return {
     socket,
-    pull: (image, auth) =>
+    pull: (image, auth, hosts = hostsDir) =>
       run(
         'ctr',
         [
@@ -70,12 +88,18 @@ export async function startContainerd(mirrorUrl: string): Promise<Containerd> {
           'images',
           'pull',
           '--hosts-dir',
-          hostsDir,
+          hosts,
           ...(auth === undefined ? [] : ['--user', `${auth.user}:${auth.password}`]),
           image,
         ],
         { timeout: 60_000 },
       ),
+    digest: async (image) => {
+      const { stdout } = await run('ctr', ['--address', socket, 'images', 'ls', `name==${image}`])
+      const digest = /\bsha256:[a-f0-9]{64}\b/.exec(stdout)?.[0]
+      if (digest === undefined) throw new Error(`containerd has no ${image}: ${stdout}`)
+      return digest
+    },
     close: async () => {
       await service.close()
       await rm(dir.path, { recursive: true, force: true })
@@ -168,35 +192,51 @@ export async function startDockerd(
 export interface Podman {
   /** `podman pull`, with `auth` saved in its auth file under the mirror's host when given. */
   pull(image: string, auth?: Credentials): Promise<{ stdout: string; stderr: string }>
+  /** The manifest digest podman recorded for a pulled image. */
+  digest(image: string): Promise<string>
   close(): Promise<void>
+}
+
+/** One `[[registry]]` of registries.conf and its mirror, as docs/clients.md shows them. */
+export interface MirroredRegistry {
+  prefix: string
+  location: string
+  mirror: string
+}
+
+export function registriesConf(registries: MirroredRegistry[]): string {
+  return registries
+    .flatMap((r) => [
+      '[[registry]]',
+      `prefix = "${r.prefix}"`,
+      `location = "${r.location}"`,
+      '',
+      '[[registry.mirror]]',
+      `location = "${r.mirror}"`,
+      'insecure = true',
+      '',
+    ])
+    .join('\n')
 }
 
 /**
  * podman (no daemon) with its own storage, a registries.conf that mirrors docker.io to
- * the mirror, and an auth file of its own: nothing of the machine's configuration is read.
+ * the mirror (or the registries given), and an auth file of its own: nothing of the
+ * machine's configuration is read.
  */
-export async function podmanFor(mirrorHost: string): Promise<Podman> {
+export async function podmanFor(
+  mirrorHost: string,
+  registries: MirroredRegistry[] = [{ prefix: 'docker.io', location: 'registry-1.docker.io', mirror: mirrorHost }],
+): Promise<Podman> {
   const dir = await makeTempDir('podman')
-  const registries = join(dir.path, 'registries.conf')
-  await writeFile(
-    registries,
-    [
-      '[[registry]]',
-      'prefix = "docker.io"',
-      'location = "registry-1.docker.io"',
-      '',
-      '[[registry.mirror]]',
-      `location = "${mirrorHost}"`,
-      'insecure = true',
-      '',
-    ].join('\n'),
-  )
+  const registriesPath = join(dir.path, 'registries.conf')
+  await writeFile(registriesPath, registriesConf(registries))
   const authFile = join(dir.path, 'auth.json')
   await writeFile(authFile, '{"auths":{}}\n')
   await mkdir(join(dir.path, 'tmp'))
   const env = {
     ...process.env,
-    CONTAINERS_REGISTRIES_CONF: registries,
+    CONTAINERS_REGISTRIES_CONF: registriesPath,
     REGISTRY_AUTH_FILE: authFile,
     TMPDIR: join(dir.path, 'tmp'),
   }
@@ -221,6 +261,12 @@ export async function podmanFor(mirrorHost: string): Promise<Podman> {
           : { [mirrorHost]: { auth: Buffer.from(`${auth.user}:${auth.password}`).toString('base64') } }
       await writeFile(authFile, JSON.stringify({ auths }))
       return run('podman', [...storage, 'pull', image], { env, timeout: 60_000 })
+    },
+    digest: async (image) => {
+      const { stdout } = await run('podman', [...storage, 'image', 'inspect', '--format', '{{.Digest}}', image], {
+        env,
+      })
+      return stdout.trim()
     },
     close: () => rm(dir.path, { recursive: true, force: true }),
   }

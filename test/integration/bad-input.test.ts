@@ -52,7 +52,7 @@ t.test('bad names, tags, digests and paths get 4xx OCI errors, never a 5xx', asy
 
 t.test('the API version check', async (t) => {
   const { mirror } = await startStack(t)
-  for (const path of ['/v2/', '/v2', '/v2/?ns=docker.io']) {
+  for (const path of ['/v2/', '/v2', `/v2/?ns=${mirror.config.upstream.name}`]) {
     const anonymous = await http(`${mirror.url}${path}`)
     t.equal(anonymous.status, 401, `${path}: a token-auth upstream makes the ping a challenge`)
     t.equal(anonymous.headers['docker-distribution-api-version'], 'registry/2.0')

@@ -9,10 +9,13 @@ import {
   podmanFor,
   startContainerd,
   startDockerd,
+  writeHostsDir,
   type Containerd,
   type Dockerd,
 } from '../helpers/container-engines.js'
-import { startStack } from '../helpers/setup.js'
+import { SECOND_NAME } from '../helpers/second-upstream.js'
+import { startStack, startTwoUpstreams } from '../helpers/setup.js'
+import { makeTempDir } from '../helpers/temp-dir.js'
 
 function missingCommands(): string[] {
   return ['containerd', 'ctr', 'dockerd', 'docker', 'podman'].filter((command) => {
@@ -36,7 +39,8 @@ const root = process.getuid?.() === 0
 if (missing.length > 0 || (!root && !ci)) {
   t.plan(0, `needs root and ${missing.join(', ') || 'the daemons'} (apt-get install docker.io containerd podman)`)
 } else {
-  const stack = await startStack(t)
+  // containerd names the registry it mirrors in ?ns=: the upstream goes by Docker Hub's name.
+  const stack = await startStack(t, { settings: { upstreamName: 'docker.io' } })
   const { upstream, mirror } = stack
   let daemons: { containerd: Containerd; dockerd: Dockerd } | undefined
   try {
@@ -119,6 +123,43 @@ if (missing.length > 0 || (!root && !ci)) {
       )
       await assertPrivateNotStored(t)
     })
+
+    t.test(
+      "containerd with a hosts.toml per registry, both naming the mirror, gets each registry's own image",
+      async (t) => {
+        const two = await startTwoUpstreams(t)
+        const dir = await makeTempDir('hosts-dir')
+        t.teardown(() => dir.remove())
+        await writeHostsDir(dir.path, two.mirror.url, ['docker.io', SECOND_NAME])
+        await containerd.pull('docker.io/library/small:1', undefined, dir.path)
+        await containerd.pull(`${SECOND_NAME}/library/small:1`, undefined, dir.path)
+        t.equal(await containerd.digest('docker.io/library/small:1'), two.upstream.fixture.images.small!.digest)
+        t.equal(await containerd.digest(`${SECOND_NAME}/library/small:1`), two.second.fixture.small.digest)
+        const asked = two.mirror.logs.filter((l) => l.msg === 'request' && typeof l.url === 'string')
+        t.ok(
+          asked.some((l) => (l.url as string).includes(`ns=${SECOND_NAME}`) && l.status === 200),
+          'the second registry was named by its ns and answered',
+        )
+        t.ok(two.second.registry.blobGets().length > 0, 'its blobs came from the second upstream')
+      },
+    )
+
+    t.test(
+      'podman with a mirror per registry, each by its registry prefix on the mirror, gets each one its own image',
+      async (t) => {
+        const two = await startTwoUpstreams(t)
+        // containers/image sends no ns: the mirror location carries the registry as a path prefix.
+        const podman = await podmanFor(two.mirror.host, [
+          { prefix: 'docker.io', location: 'registry-1.docker.io', mirror: `${two.mirror.host}/docker.io` },
+          { prefix: SECOND_NAME, location: SECOND_NAME, mirror: `${two.mirror.host}/${SECOND_NAME}` },
+        ])
+        t.teardown(() => podman.close())
+        await podman.pull('docker.io/library/small:1')
+        await podman.pull(`${SECOND_NAME}/library/small:1`)
+        t.equal(await podman.digest('docker.io/library/small:1'), two.upstream.fixture.images.small!.digest)
+        t.equal(await podman.digest(`${SECOND_NAME}/library/small:1`), two.second.fixture.small.digest)
+      },
+    )
 
     t.test(
       'podman pulls through its registries.conf mirror, and a private image with the login it keeps for the mirror host',

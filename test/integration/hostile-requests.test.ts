@@ -56,9 +56,15 @@ const FOUND: Array<{ name: string; request: string; status: number; code?: strin
   },
   {
     name: 'a forwarded path the upstream answers with a plain-text 404',
-    request: 'GET /v2/library</small/blobs/uploads/ HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n',
+    request: 'GET /v2/library/small/no-such-endpoint HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n',
     status: 404,
     code: 'NAME_UNKNOWN',
+  },
+  {
+    name: 'an upload session of a name that is not one, refused before it is routed',
+    request: 'GET /v2/library</small/blobs/uploads/ HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n',
+    status: 400,
+    code: 'NAME_INVALID',
   },
   {
     name: 'a forwarded path with an encoded NUL the upstream answers with a plain-text 404',
@@ -68,9 +74,15 @@ const FOUND: Array<{ name: string; request: string; status: number; code?: strin
   },
   {
     name: 'a forwarded write the upstream answers with a plain-text 404',
-    request: 'PUT /v2/a"b/blobs/uploads/x HTTP/1.1\r\nHost: HOST\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+    request: 'PUT /v2/library/small/no-such-endpoint HTTP/1.1\r\nHost: HOST\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
     status: 404,
     code: 'NAME_UNKNOWN',
+  },
+  {
+    name: 'a write to a name that is not one, refused before it is routed',
+    request: 'PUT /v2/a"b/blobs/uploads/x HTTP/1.1\r\nHost: HOST\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+    status: 400,
+    code: 'NAME_INVALID',
   },
   {
     name: 'a forwarded upload whose chunked body breaks off',

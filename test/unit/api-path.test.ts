@@ -5,6 +5,7 @@ import {
   manifestPath,
   parseApiPath,
   referrersPath,
+  repositoryOf,
   tagListPath,
 } from '../../src/oci/api-path.js'
 
@@ -93,4 +94,22 @@ t.test('a segment that does not decode is an invalid name, digest or tag', async
     t.throws(() => parseApiPath(url), { name: 'MirrorError', code, status: 400 }, url)
     t.equal(apiPathKind(url), kind, `${url}: its kind, without decoding`)
   }
+})
+
+t.test('the repository of any request, pushes and upload sessions included', async (t) => {
+  const table: Array<[string, string | undefined]> = [
+    ['/v2/', undefined],
+    ['/v2/_catalog?n=10', undefined],
+    ['/v2/ghcr.io/org/app/manifests/1?ns=ghcr.io', 'ghcr.io/org/app'],
+    ['/v2/library/alpine/blobs/' + d, 'library/alpine'],
+    ['/v2/x/tags/list', 'x'],
+    ['/v2/x/referrers/' + d, 'x'],
+    ['/v2/a/b/blobs/uploads/', 'a/b'],
+    ['/v2/a/b/blobs/uploads/?mount=' + d + '&from=c', 'a/b'],
+    ['/v2/a/b/blobs/uploads/1234-uuid?_state=xyz', 'a/b'],
+    ['/v2/a/blobs/uploads', 'a'],
+    ['/v2/x/blobs/uploads/manifests/1', 'x/blobs/uploads'],
+    ['/v2/x/manifests/', undefined],
+  ]
+  for (const [url, expected] of table) t.equal(repositoryOf(url), expected, url)
 })
