@@ -1,18 +1,14 @@
 #!/usr/bin/env -S node --max-semi-space-size=2
-import closeWithGrace from 'close-with-grace'
 import { Command } from 'commander'
 import { pino } from 'pino'
-import { buildApp } from './app.js'
 import { listPins, pinImage, unpinImage } from './cli/pins.js'
 import { reindex } from './cli/reindex.js'
 import { ConfigError, loadConfig } from './config/load.js'
 import { helpText, OPTIONS, type RawSettings } from './config/options.js'
 import type { Config } from './config/schema.js'
 import { REDACTED_PATHS } from './logger.js'
+import { serve } from './serve/serve.js'
 import { VERSION } from './version.js'
-
-/** In-flight pulls get this long to finish after SIGTERM before the process exits. */
-const SHUTDOWN_GRACE_MS = 10_000
 
 type Flags = RawSettings & { config?: string }
 
@@ -21,21 +17,7 @@ function configFrom(flags: Flags): Config {
   return loadConfig({ flags: settings, env: process.env, configFile })
 }
 
-async function serve(flags: Flags): Promise<void> {
-  const config = configFrom(flags)
-  const { server, metricsServer } = await buildApp(config)
-  closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ err, signal }) => {
-    if (err !== undefined) server.log.error({ err }, 'shutting down after an error')
-    else server.log.info({ signal }, 'shutting down')
-    await server.close()
-  })
-  await server.listen({ host: config.listen.host, port: config.listen.port })
-  if (metricsServer !== undefined && config.metricsListen !== undefined) {
-    await metricsServer.listen({ host: config.metricsListen.host, port: config.metricsListen.port })
-  }
-  const index = config.redisUrl === undefined ? 'embedded' : 'redis'
-  server.log.info({ upstream: config.upstream.url, cacheDir: config.cacheDir, index }, 'registry mirror ready')
-}
+const serveCommand = (flags: Flags) => serve(configFrom(flags))
 
 /** Every setting as a flag, on the program and on each command. */
 function withSettings(command: Command): Command {
@@ -51,7 +33,7 @@ const program = withSettings(
     .description('A pull-through caching mirror for container registries')
     .version(VERSION)
     .enablePositionalOptions(),
-).action(serve)
+).action(serveCommand)
 
 withSettings(
   program
