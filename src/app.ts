@@ -21,6 +21,7 @@ import { Mirror } from './mirror/mirror.js'
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './server/error-handler.js'
 import { registerTokenRoutes } from './server/auth-routes.js'
 import { registerHealthRoutes } from './server/health-routes.js'
+import { refuseWhileClosing } from './server/closing-refusal.js'
 import { registerPeerRoutes } from './server/peer-routes.js'
 import { installRequestRecord } from './server/request-record.js'
 import { registerPullRoutes } from './server/pull-routes.js'
@@ -116,12 +117,15 @@ async function cacheFacts(config: Config, index: Index, mirror: Mirror): Promise
 function serverOptions(config: Config, overrides: AppOverrides): FastifyServerOptions {
   return {
     ...loggerOption(config, overrides.logger),
+    // On close, kept-alive connections with no request in flight go at once.
+    forceCloseConnections: 'idle',
     // One line per request comes from installRequestRecord, with the cache outcome in it.
     logController: new LogController({ disableRequestLogging: true }),
     exposeHeadRoutes: false,
     // Repository names can be long; the router must not turn them into its own 404.
     routerOptions: { maxParamLength: 8 * 1024 },
-    return503OnClosing: true,
+    // refuseWhileClosing answers in the OCI format instead.
+    return503OnClosing: false,
     frameworkErrors: frameworkErrorHandler,
     clientErrorHandler,
   }
@@ -211,6 +215,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
   const realm = realmOf(mirror, config.publicUrl)
   installErrorHandling(server, realm)
+  refuseWhileClosing(server)
   const pulled =
     config.metricsTopRepositories > 0 ? registerTopRepositories(registry, config.metricsTopRepositories) : undefined
   installRequestRecord(

@@ -183,6 +183,13 @@ export const OPTIONS = [
       'export pulls of the n most pulled public repositories, with the repository as a label (`registry_mirror_repository_pulls_total`); 0 exports none',
     default: 0,
   },
+  {
+    key: 'shutdownGrace',
+    env: 'MIRROR_SHUTDOWN_GRACE',
+    flag: '--shutdown-grace <seconds>',
+    description: 'seconds transfers in flight get to finish after SIGTERM or SIGINT; then they are cut',
+    default: 10,
+  },
 ] as const satisfies readonly OptionSpec[]
 
 type Option = (typeof OPTIONS)[number]

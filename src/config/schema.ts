@@ -110,6 +110,7 @@ export const settingsSchema = z
       .min(0)
       .max(1000)
       .default(optionOf('metricsTopRepositories').default),
+    shutdownGrace: seconds(3600).default(optionOf('shutdownGrace').default),
   })
   .strict()
   .refine((s) => (s.upstreamUsername === undefined) === (s.upstreamPassword === undefined), {
@@ -155,6 +156,7 @@ export const settingsSchema = z
       s.advertiseUrl === undefined || s.peerSecret === undefined
         ? undefined
         : { advertiseUrl: s.advertiseUrl, peerSecret: s.peerSecret },
+    shutdownGraceSeconds: s.shutdownGrace,
   }))
 
 export type Config = Readonly<z.output<typeof settingsSchema>>

@@ -1,18 +1,38 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from '../app.js'
 import type { Config } from '../config/schema.js'
+import { gracefulStop } from './graceful-stop.js'
 
-/** In-flight pulls get this long to finish after SIGTERM before the process exits. */
-const SHUTDOWN_GRACE_MS = 10_000
+/**
+ * Past the grace period, cutting the fills left and closing the index takes moments; if
+ * it hangs this long, the process exits anyway (code 1). Grace plus this stays within the
+ * deploy files' stop timeouts (compose 15 s, systemd 15 s, Kubernetes 30 s) at the default.
+ */
+const CLEAN_UP_MS = 3_000
 
-/** The mirror as a long-running process: builds the app, listens, and stops on a signal. */
+/**
+ * The mirror as a long-running process: builds the app, listens, and handles signals.
+ * SIGTERM and SIGINT stop it gracefully; a second one exits at once.
+ */
 export async function serve(config: Config): Promise<void> {
-  const { server, metricsServer } = await buildApp(config)
-  closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ err, signal }) => {
-    if (err !== undefined) server.log.error({ err }, 'shutting down after an error')
-    else server.log.info({ signal }, 'shutting down')
-    await server.close()
-  })
+  const app = await buildApp(config)
+  const { server, metricsServer } = app
+  const graceMs = config.shutdownGraceSeconds * 1000
+  const stop = gracefulStop(app, graceMs)
+  closeWithGrace(
+    {
+      delay: graceMs + CLEAN_UP_MS,
+      onSecondSignal: (signal) => server.log.warn({ signal }, 'second signal; exiting at once'),
+      onTimeout: () => server.log.error({}, 'shutdown did not finish; exiting'),
+      onSecondError: (err) => server.log.error({ err }, 'second error while shutting down; exiting'),
+    },
+    async ({ err, signal }) => {
+      if (err !== undefined) server.log.error({ err }, 'shutting down after an error')
+      else server.log.info({ signal, graceSeconds: config.shutdownGraceSeconds }, 'shutting down')
+      await stop()
+      server.log.info({}, 'stopped')
+    },
+  )
   await server.listen({ host: config.listen.host, port: config.listen.port })
   if (metricsServer !== undefined && config.metricsListen !== undefined) {
     await metricsServer.listen({ host: config.metricsListen.host, port: config.metricsListen.port })

@@ -46,7 +46,7 @@ export function testConfig(upstream: string, cacheDir: string, settings: RawSett
  * The integration suite runs twice: with the embedded index, and with MIRROR_TEST_INDEX=redis
  * against a private redis-server for each mirror.
  */
-const withRedis = process.env.MIRROR_TEST_INDEX === 'redis'
+export const withRedis = process.env.MIRROR_TEST_INDEX === 'redis'
 
 /** The mirror, built in-process by buildApp and listening on a free loopback port. */
 export async function startMirror(options: MirrorOptions): Promise<RunningMirror> {

@@ -121,3 +121,12 @@ t.test('cache bounds and replica settings', async (t) => {
   t.equal(loadConfig().redisPrefix, 'registry-mirror:')
   t.equal(loadConfig({ env: { MIRROR_REDIS_TIMEOUT_MS: '250' } }).redisTimeoutMs, 250)
 })
+
+t.test('shutdown grace', async (t) => {
+  t.equal(loadConfig().shutdownGraceSeconds, 10)
+  t.equal(loadConfig({ env: { MIRROR_SHUTDOWN_GRACE: '0' } }).shutdownGraceSeconds, 0, 'transfers cut at once')
+  t.throws(
+    () => loadConfig({ flags: { shutdownGrace: '-1' } }),
+    /shutdownGrace \(MIRROR_SHUTDOWN_GRACE, --shutdown-grace\)/,
+  )
+})
