@@ -27,6 +27,7 @@ import { installRequestRecord } from './server/request-record.js'
 import { registerPullRoutes } from './server/pull-routes.js'
 import { realmOf } from './server/realm.js'
 import { registerReadForwarding, registerWriteProxy } from './server/upstream-proxy.js'
+import { HttpsServing } from './tls/https-server.js'
 import { PeerClient } from './upstream/peer-client.js'
 import { PooledTransport } from './upstream/http1/pooled-transport.js'
 import { followRedirects } from './upstream/redirect-interceptor.js'
@@ -60,6 +61,8 @@ export interface App {
   store: BlobStore
   index: Index
   registry: Registry
+  /** With TLS: reads the certificate files again for new connections (SIGHUP); false if they would not do. */
+  reloadTls: (() => Promise<boolean>) | undefined
 }
 
 function createDispatcher(config: Config): Dispatcher {
@@ -114,9 +117,11 @@ async function cacheFacts(config: Config, index: Index, mirror: Mirror): Promise
   }
 }
 
-function serverOptions(config: Config, overrides: AppOverrides): FastifyServerOptions {
+/** The main listener serves HTTPS when a certificate is configured; /metrics' own never does. */
+function serverOptions(config: Config, overrides: AppOverrides, https?: HttpsServing): FastifyServerOptions {
   return {
     ...loggerOption(config, overrides.logger),
+    ...(https === undefined ? {} : { serverFactory: https.factory }),
     // On close, kept-alive connections with no request in flight go at once.
     forceCloseConnections: 'idle',
     // One line per request comes from installRequestRecord, with the cache outcome in it.
@@ -133,11 +138,13 @@ function serverOptions(config: Config, overrides: AppOverrides): FastifyServerOp
 
 /**
  * The composition root: builds every part from the config and wires them together. It
- * never listens; main.ts does, and tests call this directly.
+ * never listens; serve/serve.ts does, and tests call this directly.
  */
 export async function buildApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
-  const server = fastify(serverOptions(config, overrides))
+  const https = config.tls === undefined ? undefined : await HttpsServing.open(config.tls)
+  const server = fastify(serverOptions(config, overrides, https))
   const log: Logger = server.log
+  if (https !== undefined) log.info({ certificate: https.facts }, 'serving HTTPS')
   const now = overrides.now ?? Date.now
   const disk = new FsBlobStore(config.cacheDir)
   const store = config.cache.memoryBytes > 0 ? new MemoryCachedBlobStore(disk, config.cache.memoryBytes) : disk
@@ -247,5 +254,6 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     await dispatcher.close()
     pooled.close()
   })
-  return { server, metricsServer, mirror, store, index, registry }
+  const reloadTls = https === undefined ? undefined : () => https.reload(log)
+  return { server, metricsServer, mirror, store, index, registry, reloadTls }
 }

@@ -8,6 +8,7 @@ import { helpText, OPTIONS, type RawSettings } from './config/options.js'
 import type { Config } from './config/schema.js'
 import { REDACTED_PATHS } from './logger.js'
 import { serve } from './serve/serve.js'
+import { TlsFilesError } from './tls/certificate.js'
 import { VERSION } from './version.js'
 
 type Flags = RawSettings & { config?: string }
@@ -76,6 +77,10 @@ program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof ConfigError) {
     process.stderr.write(`registry-mirror: ${e.message}\n`)
     process.exit(2)
+  }
+  if (e instanceof TlsFilesError) {
+    process.stderr.write(`registry-mirror: cannot start: ${e.message}\n`)
+    process.exit(1)
   }
   // A system error names its path and cause (a cache dir that cannot be created, a port in
   // use): that is what the operator needs, not our stack.

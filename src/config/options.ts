@@ -184,6 +184,19 @@ export const OPTIONS = [
     default: 0,
   },
   {
+    key: 'tlsCert',
+    env: 'MIRROR_TLS_CERT',
+    flag: '--tls-cert <file>',
+    description:
+      'PEM certificate (the chain after it) to serve HTTPS on the listen address; with `tlsKey`; both files are read again on SIGHUP',
+  },
+  {
+    key: 'tlsKey',
+    env: 'MIRROR_TLS_KEY',
+    flag: '--tls-key <file>',
+    description: 'PEM private key of that certificate',
+  },
+  {
     key: 'shutdownGrace',
     env: 'MIRROR_SHUTDOWN_GRACE',
     flag: '--shutdown-grace <seconds>',

@@ -110,6 +110,8 @@ export const settingsSchema = z
       .min(0)
       .max(1000)
       .default(optionOf('metricsTopRepositories').default),
+    tlsCert: z.string().min(1).optional(),
+    tlsKey: z.string().min(1).optional(),
     shutdownGrace: seconds(3600).default(optionOf('shutdownGrace').default),
   })
   .strict()
@@ -124,6 +126,10 @@ export const settingsSchema = z
   .refine((s) => s.advertiseUrl === undefined || (s.redisUrl !== undefined && s.peerSecret !== undefined), {
     message: 'replicas need redisUrl and peerSecret too',
     path: ['advertiseUrl'],
+  })
+  .refine((s) => (s.tlsCert === undefined) === (s.tlsKey === undefined), {
+    message: 'tlsCert and tlsKey go together',
+    path: ['tlsKey'],
   })
   .transform((s) => ({
     listen: s.listen,
@@ -156,6 +162,10 @@ export const settingsSchema = z
       s.advertiseUrl === undefined || s.peerSecret === undefined
         ? undefined
         : { advertiseUrl: s.advertiseUrl, peerSecret: s.peerSecret },
+    tls:
+      s.tlsCert === undefined || s.tlsKey === undefined
+        ? undefined
+        : { certFile: resolve(s.tlsCert), keyFile: resolve(s.tlsKey) },
     shutdownGraceSeconds: s.shutdownGrace,
   }))
 

@@ -12,7 +12,8 @@ const CLEAN_UP_MS = 3_000
 
 /**
  * The mirror as a long-running process: builds the app, listens, and handles signals.
- * SIGTERM and SIGINT stop it gracefully; a second one exits at once.
+ * SIGTERM and SIGINT stop it gracefully (a second one exits at once); SIGHUP reads the
+ * TLS certificate again.
  */
 export async function serve(config: Config): Promise<void> {
   const app = await buildApp(config)
@@ -22,6 +23,7 @@ export async function serve(config: Config): Promise<void> {
   closeWithGrace(
     {
       delay: graceMs + CLEAN_UP_MS,
+      skip: ['SIGHUP'],
       onSecondSignal: (signal) => server.log.warn({ signal }, 'second signal; exiting at once'),
       onTimeout: () => server.log.error({}, 'shutdown did not finish; exiting'),
       onSecondError: (err) => server.log.error({ err }, 'second error while shutting down; exiting'),
@@ -33,10 +35,20 @@ export async function serve(config: Config): Promise<void> {
       server.log.info({}, 'stopped')
     },
   )
-  await server.listen({ host: config.listen.host, port: config.listen.port })
+  process.on('SIGHUP', () => {
+    if (app.reloadTls === undefined) server.log.info({}, 'SIGHUP: nothing to reload without TLS')
+    else void app.reloadTls()
+  })
+  const scheme = config.tls === undefined ? 'http' : 'https'
+  await server.listen({
+    host: config.listen.host,
+    port: config.listen.port,
+    // fastify names the scheme from its own `https` option, which a server factory bypasses.
+    listenTextResolver: (address) => `Server listening at ${address.replace(/^http:/, `${scheme}:`)}`,
+  })
   if (metricsServer !== undefined && config.metricsListen !== undefined) {
     await metricsServer.listen({ host: config.metricsListen.host, port: config.metricsListen.port })
   }
   const index = config.redisUrl === undefined ? 'embedded' : 'redis'
-  server.log.info({ upstream: config.upstream.url, cacheDir: config.cacheDir, index }, 'registry mirror ready')
+  server.log.info({ upstream: config.upstream.url, cacheDir: config.cacheDir, index, scheme }, 'registry mirror ready')
 }

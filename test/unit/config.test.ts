@@ -130,3 +130,14 @@ t.test('shutdown grace', async (t) => {
     /shutdownGrace \(MIRROR_SHUTDOWN_GRACE, --shutdown-grace\)/,
   )
 })
+
+t.test('TLS: both files or neither, made absolute', async (t) => {
+  t.equal(loadConfig().tls, undefined, 'plain HTTP by default')
+  const tls = loadConfig({ env: { MIRROR_TLS_CERT: 'tls/mirror.crt', MIRROR_TLS_KEY: '/etc/mirror/tls.key' } }).tls
+  t.match(tls, { certFile: /^\/.*\/tls\/mirror\.crt$/, keyFile: '/etc/mirror/tls.key' })
+  t.throws(
+    () => loadConfig({ flags: { tlsCert: 'a.crt' } }),
+    /tlsKey \(MIRROR_TLS_KEY, --tls-key\): tlsCert and tlsKey go together/,
+  )
+  t.throws(() => loadConfig({ flags: { tlsKey: 'a.key' } }), /tlsCert and tlsKey go together/)
+})
