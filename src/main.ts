@@ -18,7 +18,8 @@ function configFrom(flags: Flags): Config {
   return loadConfig({ flags: settings, env: process.env, configFile })
 }
 
-const serveCommand = (flags: Flags) => serve(configFrom(flags))
+// Whether stdout is a terminal is asked here, once: `auto` logs are pretty on one.
+const serveCommand = (flags: Flags) => serve(configFrom(flags), { stdoutIsTerminal: process.stdout.isTTY === true })
 
 /** Every setting as a flag, on the program and on each command. */
 function withSettings(command: Command): Command {

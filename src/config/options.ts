@@ -203,6 +203,13 @@ export const OPTIONS = [
     description: 'seconds transfers in flight get to finish after SIGTERM or SIGINT; then they are cut',
     default: 10,
   },
+  {
+    key: 'logFormat',
+    env: 'MIRROR_LOG_FORMAT',
+    flag: '--log-format <pretty|json|auto>',
+    description: 'log lines for people (`pretty`) or JSON; `auto` is pretty when stdout is a terminal',
+    default: 'auto',
+  },
 ] as const satisfies readonly OptionSpec[]
 
 type Option = (typeof OPTIONS)[number]

@@ -7,6 +7,9 @@ import { parseRedisUrl } from './redis-url.js'
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
 
+export const LOG_FORMATS = ['pretty', 'json', 'auto'] as const
+export type LogFormat = (typeof LOG_FORMATS)[number]
+
 /** Hosts that are Docker Hub, where one-component names live under `library/`. */
 const DOCKER_HUB_HOSTS = new Set(['registry-1.docker.io', 'index.docker.io', 'docker.io'])
 
@@ -113,6 +116,7 @@ export const settingsSchema = z
     tlsCert: z.string().min(1).optional(),
     tlsKey: z.string().min(1).optional(),
     shutdownGrace: seconds(3600).default(optionOf('shutdownGrace').default),
+    logFormat: z.enum(LOG_FORMATS).default(optionOf('logFormat').default),
   })
   .strict()
   .refine((s) => (s.upstreamUsername === undefined) === (s.upstreamPassword === undefined), {
@@ -167,6 +171,7 @@ export const settingsSchema = z
         ? undefined
         : { certFile: resolve(s.tlsCert), keyFile: resolve(s.tlsKey) },
     shutdownGraceSeconds: s.shutdownGrace,
+    logFormat: s.logFormat,
   }))
 
 export type Config = Readonly<z.output<typeof settingsSchema>>

@@ -2,6 +2,7 @@ import closeWithGrace from 'close-with-grace'
 import { buildApp } from '../app.js'
 import type { Config } from '../config/schema.js'
 import { gracefulStop } from './graceful-stop.js'
+import { isPretty, logOutput } from './log-output.js'
 
 /**
  * Past the grace period, cutting the fills left and closing the index takes moments; if
@@ -10,13 +11,19 @@ import { gracefulStop } from './graceful-stop.js'
  */
 const CLEAN_UP_MS = 3_000
 
+/** What the process entry knows of its surroundings, decided once at start-up. */
+export interface Surroundings {
+  stdoutIsTerminal: boolean
+}
+
 /**
  * The mirror as a long-running process: builds the app, listens, and handles signals.
  * SIGTERM and SIGINT stop it gracefully (a second one exits at once); SIGHUP reads the
  * TLS certificate again.
  */
-export async function serve(config: Config): Promise<void> {
-  const app = await buildApp(config)
+export async function serve(config: Config, surroundings: Surroundings): Promise<void> {
+  const logger = await logOutput(isPretty(config.logFormat, surroundings.stdoutIsTerminal))
+  const app = await buildApp(config, { logger })
   const { server, metricsServer } = app
   const graceMs = config.shutdownGraceSeconds * 1000
   const stop = gracefulStop(app, graceMs)

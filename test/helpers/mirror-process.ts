@@ -48,7 +48,7 @@ export async function spawnMirror(args: string[]): Promise<MirrorProcess> {
   const port = await freePort()
   const service = await startService(
     process.execPath,
-    ['--import', 'tsx', 'src/main.ts', '--listen', `127.0.0.1:${port}`, ...args],
+    ['--import', 'tsx', 'src/main.ts', '--listen', `127.0.0.1:${port}`, '--log-format', 'json', ...args],
     { cwd: root, ready: /registry mirror ready/ },
   )
   const exit = exitOf(service.proc)

@@ -141,3 +141,10 @@ t.test('TLS: both files or neither, made absolute', async (t) => {
   )
   t.throws(() => loadConfig({ flags: { tlsKey: 'a.key' } }), /tlsCert and tlsKey go together/)
 })
+
+t.test('log format: auto unless told', async (t) => {
+  t.equal(loadConfig().logFormat, 'auto')
+  t.equal(loadConfig({ env: { MIRROR_LOG_FORMAT: 'json' } }).logFormat, 'json')
+  t.equal(loadConfig({ flags: { logFormat: 'pretty' } }).logFormat, 'pretty')
+  t.throws(() => loadConfig({ flags: { logFormat: 'colour' } }), /logFormat \(MIRROR_LOG_FORMAT, --log-format\)/)
+})
