@@ -22,6 +22,7 @@ import { answerHalfClosedClients } from './server/half-close.js'
 import { originForm } from './server/origin-form.js'
 import { registerTokenRoutes } from './server/auth-routes.js'
 import { registerHealthRoutes } from './server/health-routes.js'
+import { refuseWhileClosing } from './server/closing-refusal.js'
 import { registerPeerRoutes } from './server/peer-routes.js'
 import { installRequestRecord, type PullCounter } from './server/request-record.js'
 import { installRouting } from './server/routing.js'
@@ -29,6 +30,7 @@ import { installQueryCheck } from './server/query-check.js'
 import { registerPullRoutes, type CountSent } from './server/pull-routes.js'
 import { realmOf } from './server/realm.js'
 import { registerForwarding } from './server/upstream-proxy.js'
+import { HttpsServing } from './tls/https-server.js'
 import { PeerClient } from './upstream/peer-client.js'
 import { PooledTransport } from './upstream/http1/pooled-transport.js'
 import { followRedirects } from './upstream/redirect-interceptor.js'
@@ -62,6 +64,8 @@ export interface App {
   store: BlobStore
   index: Index
   registry: Registry
+  /** With TLS: reads the certificate files again for new connections (SIGHUP); false if they would not do. */
+  reloadTls: (() => Promise<boolean>) | undefined
 }
 
 function createDispatcher(config: Config): Dispatcher {
@@ -116,15 +120,20 @@ async function cacheFacts(config: Config, index: Index, mirror: Mirror): Promise
   }
 }
 
-function serverOptions(config: Config, overrides: AppOverrides): FastifyServerOptions {
+/** The main listener serves HTTPS when a certificate is configured; /metrics' own never does. */
+function serverOptions(config: Config, overrides: AppOverrides, https?: HttpsServing): FastifyServerOptions {
   return {
     ...loggerOption(config, overrides.logger),
+    ...(https === undefined ? {} : { serverFactory: https.factory }),
+    // On close, kept-alive connections with no request in flight go at once.
+    forceCloseConnections: 'idle',
     // One line per request comes from installRequestRecord, with the cache outcome in it.
     logController: new LogController({ disableRequestLogging: true }),
     exposeHeadRoutes: false,
     // Repository names can be long; the router must not turn them into its own 404.
     routerOptions: { maxParamLength: 8 * 1024 },
-    return503OnClosing: true,
+    // refuseWhileClosing answers in the OCI format instead.
+    return503OnClosing: false,
     rewriteUrl: originForm,
     frameworkErrors: frameworkErrorHandler,
     clientErrorHandler,
@@ -164,12 +173,14 @@ function pullCounter(mirror: Mirror, count: (repository: string) => void): PullC
 
 /**
  * The composition root: builds every part from the config and wires them together. It
- * never listens; main.ts does, and tests call this directly.
+ * never listens; serve/serve.ts does, and tests call this directly.
  */
 export async function buildApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
-  const server = fastify(serverOptions(config, overrides))
+  const https = config.tls === undefined ? undefined : await HttpsServing.open(config.tls)
+  const server = fastify(serverOptions(config, overrides, https))
   answerHalfClosedClients(server.server)
   const log: Logger = server.log
+  if (https !== undefined) log.info({ certificate: https.facts }, 'serving HTTPS')
   const now = overrides.now ?? Date.now
   const disk = new FsBlobStore(config.cacheDir)
   const store = config.cache.memoryBytes > 0 ? new MemoryCachedBlobStore(disk, config.cache.memoryBytes) : disk
@@ -243,6 +254,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
   const realm = realmOf(mirror, config.publicUrl)
   installErrorHandling(server, realm)
+  refuseWhileClosing(server)
   const pulled =
     config.metricsTopRepositories > 0 ? registerTopRepositories(registry, config.metricsTopRepositories) : undefined
   installRequestRecord(server, metrics, pulled && pullCounter(mirror, pulled))
@@ -269,5 +281,6 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     await dispatcher.close()
     pooled.close()
   })
-  return { server, metricsServer, mirror, store, index, registry }
+  const reloadTls = https === undefined ? undefined : () => https.reload(log)
+  return { server, metricsServer, mirror, store, index, registry, reloadTls }
 }

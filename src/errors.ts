@@ -129,6 +129,7 @@ export const errors = {
     }),
   upstreamUnavailable: (cause: unknown) =>
     new MirrorError('UNAVAILABLE', 503, 'upstream registry unavailable', { cause }),
+  shuttingDown: () => new MirrorError('UNAVAILABLE', 503, 'the mirror is shutting down'),
   upstreamBadContent: (cause: unknown) =>
     new MirrorError('UNKNOWN', 502, 'upstream sent content that does not match its digest or size', {
       cause,

@@ -1,18 +1,15 @@
 #!/usr/bin/env -S node --max-semi-space-size=2
-import closeWithGrace from 'close-with-grace'
 import { Command } from 'commander'
 import { pino } from 'pino'
-import { buildApp } from './app.js'
 import { listPins, pinImage, unpinImage } from './cli/pins.js'
 import { reindex } from './cli/reindex.js'
 import { ConfigError, loadConfig } from './config/load.js'
 import { helpText, OPTIONS, type RawSettings } from './config/options.js'
 import type { Config } from './config/schema.js'
 import { REDACTED_PATHS } from './logger.js'
+import { serve } from './serve/serve.js'
+import { TlsFilesError } from './tls/certificate.js'
 import { VERSION } from './version.js'
-
-/** In-flight pulls get this long to finish after SIGTERM before the process exits. */
-const SHUTDOWN_GRACE_MS = 10_000
 
 type Flags = RawSettings & { config?: string }
 
@@ -21,21 +18,8 @@ function configFrom(flags: Flags): Config {
   return loadConfig({ flags: settings, env: process.env, configFile })
 }
 
-async function serve(flags: Flags): Promise<void> {
-  const config = configFrom(flags)
-  const { server, metricsServer } = await buildApp(config)
-  closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ err, signal }) => {
-    if (err !== undefined) server.log.error({ err }, 'shutting down after an error')
-    else server.log.info({ signal }, 'shutting down')
-    await server.close()
-  })
-  await server.listen({ host: config.listen.host, port: config.listen.port })
-  if (metricsServer !== undefined && config.metricsListen !== undefined) {
-    await metricsServer.listen({ host: config.metricsListen.host, port: config.metricsListen.port })
-  }
-  const index = config.redisUrl === undefined ? 'embedded' : 'redis'
-  server.log.info({ upstream: config.upstream.url, cacheDir: config.cacheDir, index }, 'registry mirror ready')
-}
+// Whether stdout is a terminal is asked here, once: `auto` logs are pretty on one.
+const serveCommand = (flags: Flags) => serve(configFrom(flags), { stdoutIsTerminal: process.stdout.isTTY === true })
 
 /** Every setting as a flag, on the program and on each command. */
 function withSettings(command: Command): Command {
@@ -51,7 +35,7 @@ const program = withSettings(
     .description('A pull-through caching mirror for container registries')
     .version(VERSION)
     .enablePositionalOptions(),
-).action(serve)
+).action(serveCommand)
 
 withSettings(
   program
@@ -94,6 +78,10 @@ program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof ConfigError) {
     process.stderr.write(`registry-mirror: ${e.message}\n`)
     process.exit(2)
+  }
+  if (e instanceof TlsFilesError) {
+    process.stderr.write(`registry-mirror: cannot start: ${e.message}\n`)
+    process.exit(1)
   }
   // A system error names its path and cause (a cache dir that cannot be created, a port in
   // use): that is what the operator needs, not our stack.

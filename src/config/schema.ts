@@ -20,6 +20,9 @@ export type { UpstreamConfig } from './upstreams.js'
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
 
+export const LOG_FORMATS = ['pretty', 'json', 'auto'] as const
+export type LogFormat = (typeof LOG_FORMATS)[number]
+
 function parseListen(value: string, ctx: z.RefinementCtx): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value)
   const port = Number(match?.[3])
@@ -102,6 +105,10 @@ const fieldsSchema = z
       .default(optionOf('metricsTopRepositories').default),
     upstreamName: z.string().transform(parseRegistryName).optional(),
     upstreams: upstreamListSchema.optional(),
+    tlsCert: z.string().min(1).optional(),
+    tlsKey: z.string().min(1).optional(),
+    shutdownGrace: seconds(3600).default(optionOf('shutdownGrace').default),
+    logFormat: z.enum(LOG_FORMATS).default(optionOf('logFormat').default),
   })
   .strict()
   .refine((s) => (s.upstreamUsername === undefined) === (s.upstreamPassword === undefined), {
@@ -115,6 +122,10 @@ const fieldsSchema = z
   .refine((s) => s.advertiseUrl === undefined || (s.redisUrl !== undefined && s.peerSecret !== undefined), {
     message: 'replicas need redisUrl and peerSecret too',
     path: ['advertiseUrl'],
+  })
+  .refine((s) => (s.tlsCert === undefined) === (s.tlsKey === undefined), {
+    message: 'tlsCert and tlsKey go together',
+    path: ['tlsKey'],
   })
 
 type Settings = z.output<typeof fieldsSchema>
@@ -144,6 +155,12 @@ function settingsOf(s: Settings) {
       s.advertiseUrl === undefined || s.peerSecret === undefined
         ? undefined
         : { advertiseUrl: s.advertiseUrl, peerSecret: s.peerSecret },
+    tls:
+      s.tlsCert === undefined || s.tlsKey === undefined
+        ? undefined
+        : { certFile: resolve(s.tlsCert), keyFile: resolve(s.tlsKey) },
+    shutdownGraceSeconds: s.shutdownGrace,
+    logFormat: s.logFormat,
   }
 }
 

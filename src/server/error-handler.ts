@@ -61,6 +61,14 @@ export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket)
   socket.destroy()
 }
 
+/**
+ * Answers a request with an error without logging it as a failure: for refusals that are
+ * part of normal operation (its request line still records them).
+ */
+export function refuse(reply: FastifyReply, error: unknown): FastifyReply {
+  return send(reply, error)
+}
+
 /** Every error a client sees is written here, in the OCI `{"errors":[…]}` format. */
 export function installErrorHandling(app: FastifyInstance, realm: Realm): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {

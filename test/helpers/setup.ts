@@ -20,7 +20,14 @@ export interface Stack {
  */
 export async function startStack(
   t: Test,
-  options: { settings?: RawSettings; faultProxy?: boolean; now?: () => number; tokens?: TokenServerOptions } = {},
+  options: {
+    settings?: RawSettings
+    faultProxy?: boolean
+    now?: () => number
+    tokens?: TokenServerOptions
+    /** The mirror's listen address, 127.0.0.1 by default. */
+    host?: string
+  } = {},
 ): Promise<Stack> {
   const upstream = await startUpstream(options.tokens)
   t.teardown(() => upstream.close())
@@ -30,6 +37,7 @@ export async function startStack(
   const mirror = await startMirror({
     upstream: proxy?.url ?? upstream.registry.url,
     settings: options.settings,
+    host: options.host,
     now: options.now,
   })
   t.teardown(() => mirror.close())

@@ -2,59 +2,21 @@
 // dockerd with --registry-mirror and podman with a registries.conf mirror, all pulling
 // docker.io names that the mirror serves from the local upstream. They need root and the
 // Debian packages docker.io, containerd and podman.
-import { execFileSync } from 'node:child_process'
 import t, { type Test } from 'tap'
 import { ALICE } from '../helpers/credentials.js'
-import {
-  podmanFor,
-  startContainerd,
-  startDockerd,
-  writeHostsDir,
-  type Containerd,
-  type Dockerd,
-} from '../helpers/container-engines.js'
+import { enginesUnavailable, podmanFor, startEngines, writeHostsDir } from '../helpers/container-engines.js'
 import { SECOND_NAME } from '../helpers/second-upstream.js'
 import { startStack, startTwoUpstreams } from '../helpers/setup.js'
 import { makeTempDir } from '../helpers/temp-dir.js'
 
-function missingCommands(): string[] {
-  return ['containerd', 'ctr', 'dockerd', 'docker', 'podman'].filter((command) => {
-    try {
-      execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' })
-      return false
-    } catch {
-      return true
-    }
-  })
-}
-
-/**
- * On CI (scripts/test-all.sh sets CI=true and installs the packages) the engines must run:
- * a green build has pulled through each of them. Elsewhere a machine without the packages,
- * without root or without the kernel features the daemons need is said so and skipped.
- */
-const ci = (process.env.CI ?? '') !== '' && process.env.CI !== 'false'
-const missing = missingCommands()
-const root = process.getuid?.() === 0
-if (missing.length > 0 || (!root && !ci)) {
-  t.plan(0, `needs root and ${missing.join(', ') || 'the daemons'} (apt-get install docker.io containerd podman)`)
+const unavailable = enginesUnavailable()
+if (unavailable !== undefined) {
+  t.plan(0, unavailable)
 } else {
   // containerd names the registry it mirrors in ?ns=: the upstream goes by Docker Hub's name.
   const stack = await startStack(t, { settings: { upstreamName: 'docker.io' } })
   const { upstream, mirror } = stack
-  let daemons: { containerd: Containerd; dockerd: Dockerd } | undefined
-  try {
-    const containerd = await startContainerd(mirror.url)
-    t.teardown(() => containerd.close())
-    const dockerd = await startDockerd(mirror.url, containerd)
-    t.teardown(() => dockerd.close())
-    daemons = { containerd, dockerd }
-  } catch (e) {
-    const reason = `the daemons could not start here${root ? '' : ' (not root)'}: ${(e as Error).message.split('\n')[0]!}`
-    if (ci) t.fail(`CI has the engines installed, so they must run: ${reason}`)
-    // The daemons need kernel features some sandboxes lack; that is the machine, not the mirror.
-    else t.plan(0, reason)
-  }
+  const daemons = await startEngines(t, mirror.url)
 
   if (daemons !== undefined) {
     const { containerd, dockerd } = daemons

@@ -74,7 +74,8 @@ const FOUND: Array<{ name: string; request: string; status: number; code?: strin
   },
   {
     name: 'a forwarded write the upstream answers with a plain-text 404',
-    request: 'PUT /v2/library/small/no-such-endpoint HTTP/1.1\r\nHost: HOST\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+    request:
+      'PUT /v2/library/small/no-such-endpoint HTTP/1.1\r\nHost: HOST\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
     status: 404,
     code: 'NAME_UNKNOWN',
   },

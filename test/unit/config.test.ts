@@ -270,3 +270,30 @@ t.test('an entry named like the default upstream sets its options, or is a dupli
   t.equal(same.upstreams.length, 1)
   t.equal(same.upstream.offline, true)
 })
+
+t.test('shutdown grace', async (t) => {
+  t.equal(loadConfig().shutdownGraceSeconds, 10)
+  t.equal(loadConfig({ env: { MIRROR_SHUTDOWN_GRACE: '0' } }).shutdownGraceSeconds, 0, 'transfers cut at once')
+  t.throws(
+    () => loadConfig({ flags: { shutdownGrace: '-1' } }),
+    /shutdownGrace \(MIRROR_SHUTDOWN_GRACE, --shutdown-grace\)/,
+  )
+})
+
+t.test('TLS: both files or neither, made absolute', async (t) => {
+  t.equal(loadConfig().tls, undefined, 'plain HTTP by default')
+  const tls = loadConfig({ env: { MIRROR_TLS_CERT: 'tls/mirror.crt', MIRROR_TLS_KEY: '/etc/mirror/tls.key' } }).tls
+  t.match(tls, { certFile: /^\/.*\/tls\/mirror\.crt$/, keyFile: '/etc/mirror/tls.key' })
+  t.throws(
+    () => loadConfig({ flags: { tlsCert: 'a.crt' } }),
+    /tlsKey \(MIRROR_TLS_KEY, --tls-key\): tlsCert and tlsKey go together/,
+  )
+  t.throws(() => loadConfig({ flags: { tlsKey: 'a.key' } }), /tlsCert and tlsKey go together/)
+})
+
+t.test('log format: auto unless told', async (t) => {
+  t.equal(loadConfig().logFormat, 'auto')
+  t.equal(loadConfig({ env: { MIRROR_LOG_FORMAT: 'json' } }).logFormat, 'json')
+  t.equal(loadConfig({ flags: { logFormat: 'pretty' } }).logFormat, 'pretty')
+  t.throws(() => loadConfig({ flags: { logFormat: 'colour' } }), /logFormat \(MIRROR_LOG_FORMAT, --log-format\)/)
+})
