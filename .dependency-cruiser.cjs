@@ -11,7 +11,9 @@
 //   manifests/                                   access/ and the shared files
 //   blobs/                                       fill/, access/ and the shared files
 //   tag-list-service.ts, referrers-service.ts   access/ and the shared files
-//   mirror.ts   the composition                  everything
+//   upstream-mirror.ts  one upstream's services  everything but mirror.ts
+//   mirror.ts   the composition: the upstreams   everything
+//               over the cache they share
 //   the shared files: results, request-context, telemetry, byte-source, single-flight,
 //   upstream-errors, eviction                    no room
 //
@@ -63,7 +65,7 @@ module.exports = {
       severity: 'error',
       from: {
         path: '^src/mirror/[^/]+\\.ts$',
-        pathNot: '^src/mirror/(mirror|tag-list-service|referrers-service)\\.ts$',
+        pathNot: '^src/mirror/(mirror|upstream-mirror|tag-list-service|referrers-service)\\.ts$',
       },
       to: { path: `^src/mirror/(${ROOMS.join('|')})/` },
     },
@@ -82,6 +84,13 @@ module.exports = {
     },
     layer('transfer-below-commands', 'transfer', ['server', 'cli']),
     layer('transfer-only-from-the-top', 'mirror|cache|upstream|auth|oci|http|config|buffers|metrics', ['transfer']),
+    {
+      name: 'one-upstream-is-composed-by-the-mirror',
+      comment: 'Inside the mirror, only mirror.ts builds the upstreams.',
+      severity: 'error',
+      from: { path: '^src/mirror/', pathNot: '^src/mirror/mirror\\.ts$' },
+      to: { path: '^src/mirror/upstream-mirror\\.ts$' },
+    },
     layer('metrics-only-at-the-top', 'mirror|cache|upstream|auth|oci|http|config', ['metrics']),
     {
       name: 'prom-client-only-in-metrics',

@@ -4,6 +4,8 @@ import { writeFileSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 
 const SEL = 'instance=~"$instance"'
+/** For the metrics labelled by upstream: the instance and the upstreams selected. */
+const USEL = `${SEL},upstream=~"$upstream"`
 const RATE = '$__rate_interval'
 
 interface Target {
@@ -37,7 +39,7 @@ const ROWS: Row[] = [
         max: 1,
         targets: [
           {
-            expr: `sum(rate(registry_mirror_requests_total{route=~"blob|manifest",cache=~"hit|revalidated|stale",${SEL}}[${RATE}])) / sum(rate(registry_mirror_requests_total{route=~"blob|manifest",cache!="none",${SEL}}[${RATE}]))`,
+            expr: `sum(rate(registry_mirror_requests_total{route=~"blob|manifest",cache=~"hit|revalidated|stale",${USEL}}[${RATE}])) / sum(rate(registry_mirror_requests_total{route=~"blob|manifest",cache!="none",${USEL}}[${RATE}]))`,
             legend: 'hit ratio',
           },
         ],
@@ -49,7 +51,7 @@ const ROWS: Row[] = [
         max: 1,
         targets: [
           {
-            expr: `sum(rate(registry_mirror_sent_bytes_total{source="cache",${SEL}}[${RATE}])) / sum(rate(registry_mirror_sent_bytes_total{${SEL}}[${RATE}]))`,
+            expr: `sum(rate(registry_mirror_sent_bytes_total{source="cache",${USEL}}[${RATE}])) / sum(rate(registry_mirror_sent_bytes_total{${USEL}}[${RATE}]))`,
             legend: 'bytes from cache',
           },
         ],
@@ -61,7 +63,7 @@ const ROWS: Row[] = [
         type: 'stat',
         targets: [
           {
-            expr: `sum(increase(registry_mirror_sent_bytes_total{${SEL}}[$__range])) - sum(increase(registry_mirror_upstream_received_bytes_total{${SEL}}[$__range]))`,
+            expr: `sum(increase(registry_mirror_sent_bytes_total{${USEL}}[$__range])) - sum(increase(registry_mirror_upstream_received_bytes_total{${USEL}}[$__range]))`,
             legend: 'saved',
           },
         ],
@@ -72,11 +74,11 @@ const ROWS: Row[] = [
         unit: 'Bps',
         targets: [
           {
-            expr: `sum(rate(registry_mirror_sent_bytes_total{${SEL}}[${RATE}])) - sum(rate(registry_mirror_upstream_received_bytes_total{${SEL}}[${RATE}]))`,
+            expr: `sum(rate(registry_mirror_sent_bytes_total{${USEL}}[${RATE}])) - sum(rate(registry_mirror_upstream_received_bytes_total{${USEL}}[${RATE}]))`,
             legend: 'saved',
           },
           {
-            expr: `sum(rate(registry_mirror_private_cache_served_bytes_total{${SEL}}[${RATE}]))`,
+            expr: `sum(rate(registry_mirror_private_cache_served_bytes_total{${USEL}}[${RATE}]))`,
             legend: 'private pulls from cache',
           },
         ],
@@ -92,12 +94,12 @@ const ROWS: Row[] = [
         unit: 'Bps',
         targets: [
           {
-            expr: `sum by (source) (rate(registry_mirror_sent_bytes_total{${SEL}}[${RATE}]))`,
+            expr: `sum by (source) (rate(registry_mirror_sent_bytes_total{${USEL}}[${RATE}]))`,
             legend: 'sent from {{source}}',
           },
           {
-            expr: `sum(rate(registry_mirror_upstream_received_bytes_total{${SEL}}[${RATE}]))`,
-            legend: 'fetched from upstream (WAN)',
+            expr: `sum by (upstream) (rate(registry_mirror_upstream_received_bytes_total{${USEL}}[${RATE}]))`,
+            legend: 'fetched from {{upstream}} (WAN)',
           },
         ],
       },
@@ -106,7 +108,18 @@ const ROWS: Row[] = [
         description: 'Requests per second by route kind',
         unit: 'reqps',
         targets: [
-          { expr: `sum by (route) (rate(registry_mirror_requests_total{${SEL}}[${RATE}]))`, legend: '{{route}}' },
+          { expr: `sum by (route) (rate(registry_mirror_requests_total{${USEL}}[${RATE}]))`, legend: '{{route}}' },
+        ],
+      },
+      {
+        title: 'Requests by upstream',
+        description: 'Requests per second by the registry they were for; unnamed: the ping and refused registries',
+        unit: 'reqps',
+        targets: [
+          {
+            expr: `sum by (upstream) (rate(registry_mirror_requests_total{${USEL}}[${RATE}]))`,
+            legend: '{{upstream}}',
+          },
         ],
       },
       {
@@ -115,7 +128,7 @@ const ROWS: Row[] = [
         unit: 'reqps',
         targets: [
           {
-            expr: `sum by (cache) (rate(registry_mirror_requests_total{route=~"blob|manifest",${SEL}}[${RATE}]))`,
+            expr: `sum by (cache) (rate(registry_mirror_requests_total{route=~"blob|manifest",${USEL}}[${RATE}]))`,
             legend: '{{cache}}',
           },
         ],
@@ -136,18 +149,18 @@ const ROWS: Row[] = [
         description: 'p50, p95 and p99 of the time to the last byte',
         unit: 's',
         targets: [0.5, 0.95, 0.99].map((q) => ({
-          expr: `histogram_quantile(${q}, sum by (le, route) (rate(registry_mirror_request_duration_seconds_bucket{${SEL}}[${RATE}])))`,
+          expr: `histogram_quantile(${q}, sum by (le, route) (rate(registry_mirror_request_duration_seconds_bucket{${USEL}}[${RATE}])))`,
           legend: `p${q * 100} {{route}}`,
         })),
       },
       {
         title: 'Upstream time to first byte',
-        description: 'p95 time from an upstream request to its headers',
+        description: 'p95 time from an upstream request to its headers, by upstream',
         unit: 's',
         targets: [
           {
-            expr: `histogram_quantile(0.95, sum by (le, kind) (rate(registry_mirror_upstream_first_byte_seconds_bucket{${SEL}}[${RATE}])))`,
-            legend: 'p95 {{kind}}',
+            expr: `histogram_quantile(0.95, sum by (le, upstream, kind) (rate(registry_mirror_upstream_first_byte_seconds_bucket{${USEL}}[${RATE}])))`,
+            legend: 'p95 {{upstream}} {{kind}}',
           },
         ],
       },
@@ -190,7 +203,7 @@ const ROWS: Row[] = [
         unit: 'short',
         targets: [
           {
-            expr: `sum by (reason) (rate(registry_mirror_fill_failures_total{${SEL}}[${RATE}]))`,
+            expr: `sum by (reason) (rate(registry_mirror_fill_failures_total{${USEL}}[${RATE}]))`,
             legend: '{{reason}}',
           },
         ],
@@ -202,16 +215,16 @@ const ROWS: Row[] = [
     panels: [
       {
         title: 'Upstream errors and rate limits',
-        description: 'Upstream 5xx and 429 answers, and calls that got no answer at all',
+        description: 'Upstream 5xx and 429 answers, and calls that got no answer at all, by upstream',
         unit: 'reqps',
         targets: [
           {
-            expr: `sum by (code) (rate(registry_mirror_upstream_responses_total{code=~"5..|429",${SEL}}[${RATE}])) or vector(0)`,
-            legend: '{{code}}',
+            expr: `sum by (upstream, code) (rate(registry_mirror_upstream_responses_total{code=~"5..|429",${USEL}}[${RATE}])) or vector(0)`,
+            legend: '{{upstream}} {{code}}',
           },
           {
-            expr: `sum by (reason) (rate(registry_mirror_upstream_failures_total{${SEL}}[${RATE}])) or vector(0)`,
-            legend: 'no answer: {{reason}}',
+            expr: `sum by (upstream, reason) (rate(registry_mirror_upstream_failures_total{${USEL}}[${RATE}])) or vector(0)`,
+            legend: '{{upstream}} no answer: {{reason}}',
           },
         ],
       },
@@ -233,7 +246,7 @@ const ROWS: Row[] = [
         unit: 'reqps',
         targets: [
           {
-            expr: `sum by (route) (rate(registry_mirror_client_aborts_total{${SEL}}[${RATE}])) or vector(0)`,
+            expr: `sum by (route) (rate(registry_mirror_client_aborts_total{${USEL}}[${RATE}])) or vector(0)`,
             legend: '{{route}}',
           },
         ],
@@ -310,6 +323,20 @@ export function dashboard(): unknown {
           type: 'query',
           datasource,
           query: 'label_values(registry_mirror_requests_total, instance)',
+          includeAll: true,
+          multi: true,
+          allValue: '.*',
+          current: { text: 'All', value: '$__all' },
+          refresh: 2,
+        },
+        {
+          // The registries the mirror serves (its upstreams' names); "All" also counts what
+          // no upstream answered (the ping, refused registries).
+          name: 'upstream',
+          label: 'Upstream',
+          type: 'query',
+          datasource,
+          query: 'label_values(registry_mirror_requests_total, upstream)',
           includeAll: true,
           multi: true,
           allValue: '.*',

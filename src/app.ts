@@ -10,22 +10,27 @@ import { MemoryCachedBlobStore } from './cache/memory-cached-blob-store.js'
 import { openIndex } from './cache/open-index.js'
 import { alone } from './cache/peers.js'
 import { reconcile } from './cache/reconcile.js'
-import type { Config } from './config/schema.js'
+import type { Config, UpstreamConfig } from './config/schema.js'
 import { REDACTED_PATHS, type Logger } from './logger.js'
 import { mirrorTelemetry, upstreamObserver } from './metrics/adapters.js'
 import { createMetrics, registerCacheGauges, registerTopRepositories, type CacheFacts } from './metrics/metrics.js'
-import { normaliseName } from './oci/reference.js'
 import { SegmentPool } from './buffers/segment-pool.js'
 import { BufferPool } from './buffers/buffer-pool.js'
 import { Mirror } from './mirror/mirror.js'
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './server/error-handler.js'
+import { answerHalfClosedClients } from './server/half-close.js'
+import { originForm } from './server/origin-form.js'
 import { registerTokenRoutes } from './server/auth-routes.js'
 import { registerHealthRoutes } from './server/health-routes.js'
+import { refuseWhileClosing } from './server/closing-refusal.js'
 import { registerPeerRoutes } from './server/peer-routes.js'
-import { installRequestRecord } from './server/request-record.js'
-import { registerPullRoutes } from './server/pull-routes.js'
+import { installRequestRecord, type PullCounter } from './server/request-record.js'
+import { installRouting } from './server/routing.js'
+import { installQueryCheck } from './server/query-check.js'
+import { registerPullRoutes, type CountSent } from './server/pull-routes.js'
 import { realmOf } from './server/realm.js'
-import { registerReadForwarding, registerWriteProxy } from './server/upstream-proxy.js'
+import { registerForwarding } from './server/upstream-proxy.js'
+import { HttpsServing } from './tls/https-server.js'
 import { PeerClient } from './upstream/peer-client.js'
 import { PooledTransport } from './upstream/http1/pooled-transport.js'
 import { followRedirects } from './upstream/redirect-interceptor.js'
@@ -59,6 +64,8 @@ export interface App {
   store: BlobStore
   index: Index
   registry: Registry
+  /** With TLS: reads the certificate files again for new connections (SIGHUP); false if they would not do. */
+  reloadTls: (() => Promise<boolean>) | undefined
 }
 
 function createDispatcher(config: Config): Dispatcher {
@@ -113,27 +120,67 @@ async function cacheFacts(config: Config, index: Index, mirror: Mirror): Promise
   }
 }
 
-function serverOptions(config: Config, overrides: AppOverrides): FastifyServerOptions {
+/** The main listener serves HTTPS when a certificate is configured; /metrics' own never does. */
+function serverOptions(config: Config, overrides: AppOverrides, https?: HttpsServing): FastifyServerOptions {
   return {
     ...loggerOption(config, overrides.logger),
+    ...(https === undefined ? {} : { serverFactory: https.factory }),
+    // On close, kept-alive connections with no request in flight go at once.
+    forceCloseConnections: 'idle',
     // One line per request comes from installRequestRecord, with the cache outcome in it.
     logController: new LogController({ disableRequestLogging: true }),
     exposeHeadRoutes: false,
     // Repository names can be long; the router must not turn them into its own 404.
     routerOptions: { maxParamLength: 8 * 1024 },
-    return503OnClosing: true,
+    // refuseWhileClosing answers in the OCI format instead.
+    return503OnClosing: false,
+    rewriteUrl: originForm,
     frameworkErrors: frameworkErrorHandler,
     clientErrorHandler,
   }
 }
 
 /**
+ * Asked once now: a wrong or unreachable upstream shows in the log at start-up, not at
+ * the first pull, and the first client does not wait for the round trip.
+ */
+function probe(client: UpstreamClient, upstream: UpstreamConfig, log: Logger): void {
+  const fields = { upstream: upstream.name, url: upstream.url }
+  if (upstream.offline) {
+    log.info(fields, 'upstream offline: only what the cache holds is served')
+    return
+  }
+  void client.authScheme().then(
+    (scheme) => {
+      if (scheme.kind === 'unreachable') log.warn(fields, 'upstream not reachable yet')
+      else log.info({ ...fields, auth: scheme.kind }, 'upstream reachable')
+    },
+    (e: unknown) => log.warn({ ...fields, err: e }, 'upstream probe failed'),
+  )
+}
+
+/**
+ * Pulls of public repositories by name, for the top-n counter: a repository of the
+ * default upstream by its name there, any other with its registry in front.
+ */
+function pullCounter(mirror: Mirror, count: (repository: string) => void): PullCounter {
+  return (routed) => {
+    if (routed.name === undefined) return
+    const repo = routed.upstream.repository(routed.name)
+    count(routed.upstream === mirror.default ? repo : `${routed.upstream.name}/${repo}`)
+  }
+}
+
+/**
  * The composition root: builds every part from the config and wires them together. It
- * never listens; main.ts does, and tests call this directly.
+ * never listens; serve/serve.ts does, and tests call this directly.
  */
 export async function buildApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
-  const server = fastify(serverOptions(config, overrides))
+  const https = config.tls === undefined ? undefined : await HttpsServing.open(config.tls)
+  const server = fastify(serverOptions(config, overrides, https))
+  answerHalfClosedClients(server.server)
   const log: Logger = server.log
+  if (https !== undefined) log.info({ certificate: https.facts }, 'serving HTTPS')
   const now = overrides.now ?? Date.now
   const disk = new FsBlobStore(config.cacheDir)
   const store = config.cache.memoryBytes > 0 ? new MemoryCachedBlobStore(disk, config.cache.memoryBytes) : disk
@@ -154,49 +201,45 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   if (config.redisUrl === undefined) await firstCatchUp
 
   const registry = new Registry()
-  const metrics = createMetrics(registry)
-  const observer = upstreamObserver(metrics)
+  const metrics = createMetrics(
+    registry,
+    config.upstreams.map((u) => u.name),
+  )
   const dispatcher = createDispatcher(config)
   const userAgent = `registry-mirror/${VERSION}`
-  const tokens = new TokenService(dispatcher, userAgent, config.upstreamTimeoutSeconds * 1000, observer, overrides.now)
   const pooled = new PooledTransport({
     segments: new SegmentPool(SEGMENT_BYTES, SEGMENTS_RETAINED),
     connectTimeoutMs: config.upstreamConnectTimeoutSeconds * 1000,
     timeoutMs: config.upstreamTimeoutSeconds * 1000,
     maxRedirects: MAX_REDIRECTS,
   })
-  const upstream = new UpstreamClient({
-    baseUrl: config.upstream.url,
-    dispatcher,
-    pooled,
-    tokens,
-    userAgent,
-    credentials: config.upstreamCredentials,
-    observer,
+  const upstreams = config.upstreams.map((upstream) => {
+    // Each upstream's calls and tokens are counted under its name.
+    const observer = upstreamObserver(metrics, upstream.name)
+    const timeoutMs = config.upstreamTimeoutSeconds * 1000
+    const tokens = new TokenService(dispatcher, userAgent, timeoutMs, observer, overrides.now)
+    const client = new UpstreamClient({
+      baseUrl: upstream.url,
+      dispatcher,
+      pooled,
+      tokens,
+      userAgent,
+      credentials: upstream.credentials,
+      observer,
+      offline: upstream.offline ? { name: upstream.name } : undefined,
+    })
+    probe(client, upstream, log)
+    return { config: upstream, client, telemetry: mirrorTelemetry(metrics, upstream.name), observer }
   })
-  // Asked once now: a wrong or unreachable upstream shows in the log at start-up, not at
-  // the first pull, and the first client does not wait for the round trip.
-  void upstream.authScheme().then(
-    (scheme) => {
-      if (scheme.kind === 'unreachable') log.warn({ upstream: config.upstream.url }, 'upstream not reachable yet')
-      else log.info({ upstream: config.upstream.url, auth: scheme.kind }, 'upstream reachable')
-    },
-    (e: unknown) => log.warn({ err: e }, 'upstream probe failed'),
-  )
   const mirror = new Mirror({
-    upstream,
+    upstreams,
     dispatcher,
     store,
     index,
-    upstreamHost: config.upstream.host,
-    defaultNamespace: config.defaultNamespace,
-    tagTtlSeconds: config.tagTtlSeconds,
-    verdictTtlSeconds: config.verdictTtlSeconds,
     realmMode: config.authRealm,
     upstreamTimeoutMs: config.upstreamTimeoutSeconds * 1000,
     userAgent,
     pool: new BufferPool(READ_BUFFER_BYTES, READ_BUFFERS_RETAINED),
-    observer,
     telemetry: mirrorTelemetry(metrics),
     bound: config.cache,
     peers,
@@ -211,27 +254,23 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
   const realm = realmOf(mirror, config.publicUrl)
   installErrorHandling(server, realm)
+  refuseWhileClosing(server)
   const pulled =
     config.metricsTopRepositories > 0 ? registerTopRepositories(registry, config.metricsTopRepositories) : undefined
-  installRequestRecord(
-    server,
-    metrics,
-    pulled && ((name: string) => pulled(normaliseName(name, config.defaultNamespace))),
-  )
+  installRequestRecord(server, metrics, pulled && pullCounter(mirror, pulled))
   const health = { registry, index, cacheDir: config.cacheDir }
   registerHealthRoutes(server, health)
   // Set early so that it also goes out on blob responses, which bypass onSend.
   server.addHook('onRequest', async (_request, reply) => {
     reply.header('docker-distribution-api-version', 'registry/2.0')
   })
-  const countSent = (source: 'cache' | 'upstream' | 'peer', bytes: number) => metrics.sentBytes.inc({ source }, bytes)
-  await server.register(async (scope) => {
-    const forward = await registerReadForwarding(scope, config.upstream.url, realm)
-    registerPullRoutes(scope, { mirror, realm, forward, countSent })
-  })
+  installQueryCheck(server)
+  installRouting(server, mirror)
+  const countSent: CountSent = (source, bytes, upstream) => metrics.sentBytes.inc({ source, upstream }, bytes)
+  const forward = await registerForwarding(server, mirror, realm)
+  registerPullRoutes(server, { realm, forward, countSent })
   registerTokenRoutes(server, mirror)
   if (config.replica !== undefined) registerPeerRoutes(server, mirror, config.replica.peerSecret, countSent)
-  await registerWriteProxy(server, config.upstream.url, realm)
   const metricsServer = config.metricsListen === undefined ? undefined : fastify(serverOptions(config, overrides))
   if (metricsServer !== undefined) registerHealthRoutes(metricsServer, health)
   server.addHook('onClose', async () => {
@@ -242,5 +281,6 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     await dispatcher.close()
     pooled.close()
   })
-  return { server, metricsServer, mirror, store, index, registry }
+  const reloadTls = https === undefined ? undefined : () => https.reload(log)
+  return { server, metricsServer, mirror, store, index, registry, reloadTls }
 }

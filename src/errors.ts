@@ -66,7 +66,21 @@ export class UpstreamStatusError extends Error {
 
 /** The upstream could not be reached or broke off: connection refused, reset, timed out. */
 export class UpstreamUnavailableError extends Error {
-  override readonly name = 'UpstreamUnavailableError'
+  override readonly name: string = 'UpstreamUnavailableError'
+}
+
+/**
+ * The upstream is configured offline: the mirror never contacts it, and what the cache
+ * does not hold is not there. `kind` is what was asked for.
+ */
+export class UpstreamOfflineError extends UpstreamUnavailableError {
+  override readonly name: string = 'UpstreamOfflineError'
+  constructor(
+    readonly upstream: string,
+    readonly kind: string,
+  ) {
+    super(`upstream ${upstream} is offline`)
+  }
 }
 
 /** The upstream sent bytes that do not match their digest or announced size. */
@@ -110,8 +124,26 @@ export const errors = {
       detail: { n: value.slice(0, 32) },
     }),
   notFound: () => new MirrorError('NOT_FOUND', 404, 'not found'),
+  queryInvalid: (parameter: string) =>
+    new MirrorError('UNSUPPORTED', 400, 'query parameter does not decode', {
+      detail: { parameter: parameter.slice(0, 256) },
+    }),
+  /** A request for a registry the mirror does not serve: it never reaches any upstream. */
+  registryUnknown: (registry: string, served: readonly string[]) =>
+    new MirrorError(
+      'NAME_UNKNOWN',
+      404,
+      `registry ${registry.slice(0, 256)} is not served by this mirror; it serves ${served.join(', ')}`,
+      { detail: { registry: registry.slice(0, 256), served } },
+    ),
+  /** A request naming two registries (`?ns=` and a path prefix that disagree): neither is guessed. */
+  registryConflict: (registries: readonly string[]) =>
+    new MirrorError('NAME_INVALID', 400, `the request names more than one registry: ${registries.join(', ')}`, {
+      detail: { registries },
+    }),
   upstreamUnavailable: (cause: unknown) =>
     new MirrorError('UNAVAILABLE', 503, 'upstream registry unavailable', { cause }),
+  shuttingDown: () => new MirrorError('UNAVAILABLE', 503, 'the mirror is shutting down'),
   upstreamBadContent: (cause: unknown) =>
     new MirrorError('UNKNOWN', 502, 'upstream sent content that does not match its digest or size', {
       cause,
@@ -142,7 +174,7 @@ export interface OciErrorResponse {
   body: OciErrorBody
 }
 
-function isOciErrorBody(value: unknown): value is OciErrorBody {
+export function isOciErrorBody(value: unknown): value is OciErrorBody {
   if (typeof value !== 'object' || value === null) return false
   const list = (value as { errors?: unknown }).errors
   return Array.isArray(list) && list.every((e) => typeof e === 'object' && e !== null && 'code' in e)
@@ -167,6 +199,7 @@ export function toOciError(error: unknown): OciErrorResponse {
   if (error instanceof UpstreamStatusError) {
     return { status: error.status, headers: error.headers, body: relayedBody(error) }
   }
+  if (error instanceof UpstreamOfflineError) return toOciError(offlineError(error))
   if (error instanceof UpstreamUnavailableError) return toOciError(errors.upstreamUnavailable(error))
   if (error instanceof UpstreamContentError) return toOciError(errors.upstreamBadContent(error))
   const status = clientStatusOf(error)
@@ -174,6 +207,14 @@ export function toOciError(error: unknown): OciErrorResponse {
     return { status, headers: {}, body: ociErrorBody('UNSUPPORTED', (error as Error).message) }
   }
   return { status: 500, headers: {}, body: ociErrorBody('UNKNOWN', 'internal error') }
+}
+
+/** What an offline upstream's client is told: a manifest or blob the cache lacks is unknown. */
+function offlineError(error: UpstreamOfflineError): MirrorError {
+  const message = `not in the cache, and ${error.upstream} is offline`
+  if (error.kind === 'manifest') return new MirrorError('MANIFEST_UNKNOWN', 404, message, { cause: error })
+  if (error.kind === 'blob') return new MirrorError('BLOB_UNKNOWN', 404, message, { cause: error })
+  return new MirrorError('UNAVAILABLE', 503, `${error.upstream} is offline`, { cause: error })
 }
 
 /** HTTP-layer errors (a malformed request, a body too large) carry a 4xx `statusCode`. */

@@ -70,6 +70,8 @@ export interface Index {
   findTags(upstream: string, repo: string, tag: string): Promise<TagRecord[]>
   /** Every tag mapping, in no particular order: what the cache holds by name. */
   listTags(): AsyncIterable<TagMapping>
+  /** Forgets every mapping of one tag, whatever the clients accepted (the tag was pushed or deleted). */
+  deleteTags(upstream: string, repo: string, tag: string): Promise<void>
   getVerdict(upstream: string, repo: string): Promise<Verdict | undefined>
   putVerdict(upstream: string, repo: string, verdict: Verdict): Promise<void>
   /** Marks an image's digests as never evicted; pinning an image again replaces its set. */

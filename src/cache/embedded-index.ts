@@ -140,6 +140,12 @@ export class EmbeddedIndex implements Index {
     yield* mappingsOf(this.tags.entries)
   }
 
+  async deleteTags(upstream: string, repo: string, tag: string): Promise<void> {
+    const prefix = `${upstream} ${repo} ${tag} `
+    const keys = [...this.tags.entries.keys()].filter((k) => k.startsWith(prefix))
+    for (const key of keys) await this.tags.delete(key)
+  }
+
   async getVerdict(upstream: string, repo: string): Promise<Verdict | undefined> {
     const verdict = this.verdicts.entries.get(verdictKey(upstream, repo))
     return verdict === undefined ? undefined : { ...verdict }

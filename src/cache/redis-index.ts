@@ -263,6 +263,15 @@ export class RedisIndex implements Index {
     }
   }
 
+  async deleteTags(upstream: string, repo: string, tag: string): Promise<void> {
+    const accepts = this.acceptsKey({ upstream, repo, tag })
+    const keys = (await this.redis.smembers(accepts)).map((accept) =>
+      this.key('tag', tagKeyString({ upstream, repo, tag, accept })),
+    )
+    for (const k of keys) this.hot.delete(k)
+    await this.redis.del(accepts, ...keys)
+  }
+
   async getVerdict(upstream: string, repo: string): Promise<Verdict | undefined> {
     const k = this.key('verdict', `${upstream} ${repo}`)
     return this.cached(k, async () => this.parse(verdictSchema, k, await this.redis.get(k)))

@@ -2,9 +2,7 @@ import type { Command } from 'commander'
 import { FsBlobStore } from '../cache/fs-blob-store.js'
 import { openIndexBeside } from '../cache/open-index.js'
 import type { Config } from '../config/schema.js'
-import { upstreamsOf } from '../config/upstreams.js'
 import type { Logger } from '../logger.js'
-import { registryName } from '../oci/image-ref.js'
 import { platformText } from '../oci/manifest.js'
 import { cachedImage, imageBytes, platformSummary } from '../transfer/cached-image.js'
 import { taggedImages } from '../transfer/tagged-images.js'
@@ -47,14 +45,13 @@ export interface CacheListing {
 export async function listCache(config: Config, log: Logger): Promise<CacheListing> {
   const store = new FsBlobStore(config.cacheDir)
   const index = await openIndexBeside(config, log)
-  const upstreams = upstreamsOf(config)
   try {
     const pinned = new Set((await index.pins()).flatMap((p) => p.digests))
     const images: ListedImage[] = []
     for (const tagged of await taggedImages(index)) {
       const image = await cachedImage(store, tagged.record.digest)
       if (image === undefined) continue
-      const upstream = upstreams.find((u) => u.host === tagged.upstream)?.name ?? registryName(tagged.upstream)
+      const upstream = tagged.upstream
       const root = await store.stat(image.digest)
       const used = (await index.getBlob(image.digest))?.lastAccess ?? 0
       images.push({

@@ -74,7 +74,7 @@ export async function pinImage(config: Config, log: Logger, image: string): Prom
     if (ref.digest !== undefined) roots = [ref.digest]
     else {
       // A tag maps to one manifest per kind of client; those evicted since are not the image.
-      const tags = await index.findTags(ref.upstream.host, ref.repo, ref.tag ?? 'latest')
+      const tags = await index.findTags(ref.upstream.name, ref.repo, ref.tag ?? 'latest')
       const mapped = [...new Set(tags.map((r) => r.digest))]
       const cached = await Promise.all(mapped.map(async (d) => ((await store.stat(d)) === undefined ? [] : [d])))
       roots = cached.flat()

@@ -47,10 +47,15 @@ function fromFile(path: string, read: (path: string) => string): RawSettings {
   return parsed
 }
 
+/** `upstreams[1].url (MIRROR_UPSTREAMS, --upstreams)`: where in the settings, and how it is set. */
 function describe(path: PropertyKey[]): string {
   const key = String(path[0] ?? '')
+  const inner = path
+    .slice(1)
+    .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+    .join('')
   const option = OPTIONS.find((o) => o.key === key)
-  return option === undefined ? key : `${key} (${option.env}, ${option.flag.split(' ')[0]})`
+  return option === undefined ? `${key}${inner}` : `${key}${inner} (${option.env}, ${option.flag.split(' ')[0]})`
 }
 
 /**

@@ -183,6 +183,49 @@ export const OPTIONS = [
       'export pulls of the n most pulled public repositories, with the repository as a label (`registry_mirror_repository_pulls_total`); 0 exports none',
     default: 0,
   },
+  {
+    key: 'upstreamName',
+    env: 'MIRROR_UPSTREAM_NAME',
+    flag: '--upstream-name <host>',
+    description:
+      "the registry host clients know the upstream by (containerd's `?ns=`, a `<host>/` path prefix); requests naming another registry are refused",
+    defaultText: "`docker.io` for Docker Hub, else the URL's host[:port]",
+  },
+  {
+    key: 'upstreams',
+    env: 'MIRROR_UPSTREAMS',
+    flag: '--upstreams <name=url,...>',
+    description:
+      'more registries to serve, like `ghcr.io=https://ghcr.io,quay.io=https://quay.io`; in the config file a list of `{ name, url, tagTtl, verdictTtl, username, password, defaultNamespace, offline, allow, deny }` (see docs/upstreams.md)',
+    defaultText: 'none',
+  },
+  {
+    key: 'tlsCert',
+    env: 'MIRROR_TLS_CERT',
+    flag: '--tls-cert <file>',
+    description:
+      'PEM certificate (the chain after it) to serve HTTPS on the listen address; with `tlsKey`; both files are read again on SIGHUP',
+  },
+  {
+    key: 'tlsKey',
+    env: 'MIRROR_TLS_KEY',
+    flag: '--tls-key <file>',
+    description: 'PEM private key of that certificate',
+  },
+  {
+    key: 'shutdownGrace',
+    env: 'MIRROR_SHUTDOWN_GRACE',
+    flag: '--shutdown-grace <seconds>',
+    description: 'seconds transfers in flight get to finish after SIGTERM or SIGINT; then they are cut',
+    default: 10,
+  },
+  {
+    key: 'logFormat',
+    env: 'MIRROR_LOG_FORMAT',
+    flag: '--log-format <pretty|json|auto>',
+    description: 'log lines for people (`pretty`) or JSON; `auto` is pretty when stdout is a terminal',
+    default: 'auto',
+  },
 ] as const satisfies readonly OptionSpec[]
 
 type Option = (typeof OPTIONS)[number]

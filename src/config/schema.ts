@@ -3,14 +3,25 @@ import bytes from 'bytes'
 import { z } from 'zod'
 import { optionOf } from './options.js'
 import { parseRedisUrl } from './redis-url.js'
+import {
+  buildUpstreams,
+  namespaceSchema,
+  parseRegistryName,
+  parseUpstreamUrl,
+  seconds,
+  TAG_TTL_MAX,
+  upstreamListSchema,
+  VERDICT_TTL_MAX,
+  type UpstreamConfig,
+} from './upstreams.js'
+
+export type { UpstreamConfig } from './upstreams.js'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
 
-/** Hosts that are Docker Hub, where one-component names live under `library/`. */
-const DOCKER_HUB_HOSTS = new Set(['registry-1.docker.io', 'index.docker.io', 'docker.io'])
-
-const seconds = (max: number) => z.coerce.number().int().min(0).max(max)
+export const LOG_FORMATS = ['pretty', 'json', 'auto'] as const
+export type LogFormat = (typeof LOG_FORMATS)[number]
 
 function parseListen(value: string, ctx: z.RefinementCtx): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value)
@@ -20,21 +31,6 @@ function parseListen(value: string, ctx: z.RefinementCtx): { host: string; port:
     return z.NEVER
   }
   return { host: match[1] ?? (match[2] === '' ? '0.0.0.0' : match[2]!), port }
-}
-
-function parseUpstream(value: string, ctx: z.RefinementCtx): { url: string; host: string } {
-  let url: URL
-  try {
-    url = new URL(value)
-  } catch {
-    ctx.addIssue({ code: 'custom', message: 'must be an http or https URL' })
-    return z.NEVER
-  }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search !== '' || url.hash !== '') {
-    ctx.addIssue({ code: 'custom', message: 'must be an http or https URL without query or fragment' })
-    return z.NEVER
-  }
-  return { url: `${url.origin}${url.pathname.replace(/\/+$/, '')}`, host: url.host }
 }
 
 /** `50GiB`, `50GB` (both 1024-based, as the bytes library reads them), `500MB`, `1048576`. */
@@ -73,10 +69,10 @@ function parsePublicUrl(value: string, ctx: z.RefinementCtx): string {
   return z.NEVER
 }
 
-export const settingsSchema = z
+const fieldsSchema = z
   .object({
     listen: z.string().default(optionOf('listen').default).transform(parseListen),
-    upstream: z.string().default(optionOf('upstream').default).transform(parseUpstream),
+    upstream: z.string().default(optionOf('upstream').default).transform(parseUpstreamUrl),
     cacheDir: z.string().min(1).default(optionOf('cacheDir').default),
     redisUrl: z.string().superRefine(checkRedisUrl).optional(),
     redisPrefix: z.string().min(1).default(optionOf('redisPrefix').default),
@@ -91,16 +87,13 @@ export const settingsSchema = z
     advertiseUrl: z.string().transform(parseHttpUrl).optional(),
     peerSecret: z.string().min(16, 'must be at least 16 characters').optional(),
     logLevel: z.enum(LOG_LEVELS).default(optionOf('logLevel').default),
-    tagTtl: seconds(31_536_000).default(optionOf('tagTtl').default),
-    defaultNamespace: z
-      .string()
-      .regex(/^([a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)?$/, 'must be a repository name component or empty')
-      .optional(),
+    tagTtl: seconds(TAG_TTL_MAX).default(optionOf('tagTtl').default),
+    defaultNamespace: namespaceSchema.optional(),
     upstreamConnectTimeout: seconds(600).min(1).default(optionOf('upstreamConnectTimeout').default),
     upstreamTimeout: seconds(3600).min(1).default(optionOf('upstreamTimeout').default),
     upstreamUsername: z.string().min(1).optional(),
     upstreamPassword: z.string().min(1).optional(),
-    verdictTtl: seconds(86_400).default(optionOf('verdictTtl').default),
+    verdictTtl: seconds(VERDICT_TTL_MAX).default(optionOf('verdictTtl').default),
     authRealm: z.enum(['mirror', 'upstream']).default(optionOf('authRealm').default),
     publicUrl: z.string().transform(parsePublicUrl).optional(),
     metricsListen: z.string().transform(parseListen).optional(),
@@ -110,6 +103,12 @@ export const settingsSchema = z
       .min(0)
       .max(1000)
       .default(optionOf('metricsTopRepositories').default),
+    upstreamName: z.string().transform(parseRegistryName).optional(),
+    upstreams: upstreamListSchema.optional(),
+    tlsCert: z.string().min(1).optional(),
+    tlsKey: z.string().min(1).optional(),
+    shutdownGrace: seconds(3600).default(optionOf('shutdownGrace').default),
+    logFormat: z.enum(LOG_FORMATS).default(optionOf('logFormat').default),
   })
   .strict()
   .refine((s) => (s.upstreamUsername === undefined) === (s.upstreamPassword === undefined), {
@@ -124,21 +123,22 @@ export const settingsSchema = z
     message: 'replicas need redisUrl and peerSecret too',
     path: ['advertiseUrl'],
   })
-  .transform((s) => ({
+  .refine((s) => (s.tlsCert === undefined) === (s.tlsKey === undefined), {
+    message: 'tlsCert and tlsKey go together',
+    path: ['tlsKey'],
+  })
+
+type Settings = z.output<typeof fieldsSchema>
+
+/** Everything but the upstreams, as the program uses it. */
+function settingsOf(s: Settings) {
+  return {
     listen: s.listen,
-    upstream: s.upstream,
     cacheDir: resolve(s.cacheDir),
     redisUrl: s.redisUrl,
     logLevel: s.logLevel,
-    tagTtlSeconds: s.tagTtl,
-    defaultNamespace: s.defaultNamespace ?? (DOCKER_HUB_HOSTS.has(s.upstream.host) ? 'library' : ''),
     upstreamConnectTimeoutSeconds: s.upstreamConnectTimeout,
     upstreamTimeoutSeconds: s.upstreamTimeout,
-    upstreamCredentials:
-      s.upstreamUsername === undefined || s.upstreamPassword === undefined
-        ? undefined
-        : { username: s.upstreamUsername, password: s.upstreamPassword },
-    verdictTtlSeconds: s.verdictTtl,
     authRealm: s.authRealm,
     publicUrl: s.publicUrl,
     metricsListen: s.metricsListen,
@@ -155,6 +155,37 @@ export const settingsSchema = z
       s.advertiseUrl === undefined || s.peerSecret === undefined
         ? undefined
         : { advertiseUrl: s.advertiseUrl, peerSecret: s.peerSecret },
-  }))
+    tls:
+      s.tlsCert === undefined || s.tlsKey === undefined
+        ? undefined
+        : { certFile: resolve(s.tlsCert), keyFile: resolve(s.tlsKey) },
+    shutdownGraceSeconds: s.shutdownGrace,
+    logFormat: s.logFormat,
+  }
+}
+
+/** Every upstream, the default first; see buildUpstreams. */
+function upstreamsOf(s: Settings, ctx: z.RefinementCtx): readonly UpstreamConfig[] {
+  const credentials =
+    s.upstreamUsername === undefined || s.upstreamPassword === undefined
+      ? undefined
+      : { username: s.upstreamUsername, password: s.upstreamPassword }
+  const { upstream, upstreamName, tagTtl, verdictTtl, defaultNamespace } = s
+  return buildUpstreams(
+    { upstream, upstreamName, tagTtl, verdictTtl, defaultNamespace, credentials },
+    s.upstreams ?? [],
+    ctx,
+  )
+}
+
+export const settingsSchema = fieldsSchema.transform((s, ctx) => {
+  const upstreams = upstreamsOf(s, ctx)
+  return {
+    ...settingsOf(s),
+    /** The default upstream: requests that name no registry go to it. */
+    upstream: upstreams[0]!,
+    upstreams,
+  }
+})
 
 export type Config = Readonly<z.output<typeof settingsSchema>>

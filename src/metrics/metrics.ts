@@ -36,9 +36,10 @@ export interface CacheFacts {
 
 /**
  * The mirror's instruments, on one registry per app instance. Labels are bounded: never
- * a repository, tag or digest.
+ * a repository, tag or digest. `upstream` is the name of a configured upstream, or empty
+ * for what no upstream answers (the ping of a refused registry, the peers' route).
  */
-export function createMetrics(registry: Registry) {
+export function createMetrics(registry: Registry, upstreams: readonly string[] = []) {
   collectDefaultMetrics({ register: registry })
   const registers = [registry]
 
@@ -46,74 +47,75 @@ export function createMetrics(registry: Registry) {
     requests: new Counter({
       name: `${PREFIX}requests_total`,
       help: 'Requests answered, by route kind, method, status class and cache outcome',
-      labelNames: ['route', 'method', 'status', 'cache'] as const,
+      labelNames: ['route', 'method', 'status', 'cache', 'upstream'] as const,
       registers,
     }),
     requestDuration: new Histogram({
       name: `${PREFIX}request_duration_seconds`,
-      help: 'Time from request to the last byte sent, by route kind and method',
-      labelNames: ['route', 'method'] as const,
+      help: 'Time from request to the last byte sent, by route kind, method and upstream',
+      labelNames: ['route', 'method', 'upstream'] as const,
       buckets: DURATION_BUCKETS,
       registers,
     }),
     clientAborts: new Counter({
       name: `${PREFIX}client_aborts_total`,
       help: 'Requests whose client went away before the response was complete',
-      labelNames: ['route'] as const,
+      labelNames: ['route', 'upstream'] as const,
       registers,
     }),
     sentBytes: new Counter({
       name: `${PREFIX}sent_bytes_total`,
-      help: 'Body bytes sent to clients, by where they came from (cache, upstream, peer)',
-      labelNames: ['source'] as const,
+      help: 'Body bytes sent to clients, by where they came from (cache, upstream, peer) and upstream',
+      labelNames: ['source', 'upstream'] as const,
       registers,
     }),
     upstreamReceivedBytes: new Counter({
       name: `${PREFIX}upstream_received_bytes_total`,
-      help: 'Body bytes fetched from the upstream (the WAN), by kind',
-      labelNames: ['kind'] as const,
+      help: 'Body bytes fetched from the upstream (the WAN), by kind and upstream',
+      labelNames: ['kind', 'upstream'] as const,
       registers,
     }),
     privateCacheBytes: new Counter({
       name: `${PREFIX}private_cache_served_bytes_total`,
       help: 'Bytes of private requests served from the public cache after the upstream confirmed access',
+      labelNames: ['upstream'] as const,
       registers,
     }),
     upstreamResponses: new Counter({
       name: `${PREFIX}upstream_responses_total`,
-      help: 'Upstream responses by kind and HTTP status code',
-      labelNames: ['kind', 'code'] as const,
+      help: 'Upstream responses by kind, HTTP status code and upstream',
+      labelNames: ['kind', 'code', 'upstream'] as const,
       registers,
     }),
     upstreamFailures: new Counter({
       name: `${PREFIX}upstream_failures_total`,
-      help: 'Upstream calls that got no response (refused, reset, timed out), by kind and reason',
-      labelNames: ['kind', 'reason'] as const,
+      help: 'Upstream calls that got no response (refused, reset, timed out), by kind, reason and upstream',
+      labelNames: ['kind', 'reason', 'upstream'] as const,
       registers,
     }),
     upstreamTransportFallbacks: new Counter({
       name: `${PREFIX}upstream_transport_fallbacks_total`,
-      help: 'Blob GETs the pooled HTTP/1.1 transport left to the general client, which sent them again, by reason',
-      labelNames: ['reason'] as const,
+      help: 'Blob GETs the pooled HTTP/1.1 transport left to the general client, which sent them again, by reason and upstream',
+      labelNames: ['reason', 'upstream'] as const,
       registers,
     }),
     upstreamFirstByte: new Histogram({
       name: `${PREFIX}upstream_first_byte_seconds`,
-      help: 'Time from an upstream request to its response headers, by kind',
-      labelNames: ['kind'] as const,
+      help: 'Time from an upstream request to its response headers, by kind and upstream',
+      labelNames: ['kind', 'upstream'] as const,
       buckets: DURATION_BUCKETS,
       registers,
     }),
     fills: new Counter({
       name: `${PREFIX}fills_total`,
-      help: 'Blob downloads into the cache that ended, by result',
-      labelNames: ['result'] as const,
+      help: 'Blob downloads into the cache that ended, by result and upstream',
+      labelNames: ['result', 'upstream'] as const,
       registers,
     }),
     fillFailures: new Counter({
       name: `${PREFIX}fill_failures_total`,
-      help: 'Blob downloads that did not enter the cache, by reason',
-      labelNames: ['reason'] as const,
+      help: 'Blob downloads that did not enter the cache, by reason and upstream',
+      labelNames: ['reason', 'upstream'] as const,
       registers,
     }),
     evictions: new Counter({
@@ -129,11 +131,13 @@ export function createMetrics(registry: Registry) {
     }),
   }
   // Label values known up front, so their series exist (at 0) before anything happens.
-  for (const reason of FILL_FAILURE_REASONS) metrics.fillFailures.inc({ reason }, 0)
-  for (const result of ['cached', 'failed']) metrics.fills.inc({ result }, 0)
-  for (const reason of TRANSPORT_FALLBACK_REASONS) metrics.upstreamTransportFallbacks.inc({ reason }, 0)
+  for (const upstream of upstreams) {
+    for (const reason of FILL_FAILURE_REASONS) metrics.fillFailures.inc({ reason, upstream }, 0)
+    for (const result of ['cached', 'failed']) metrics.fills.inc({ result, upstream }, 0)
+    for (const reason of TRANSPORT_FALLBACK_REASONS) metrics.upstreamTransportFallbacks.inc({ reason, upstream }, 0)
+    metrics.privateCacheBytes.inc({ upstream }, 0)
+  }
   metrics.evictions.inc(0)
-  metrics.privateCacheBytes.inc(0)
   return metrics
 }
 

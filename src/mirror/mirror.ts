@@ -1,37 +1,32 @@
 import type { Dispatcher } from 'undici'
 import type { BlobStore } from '../cache/blob-store.js'
 import type { Index } from '../cache/cache-index.js'
-import { normaliseName, validateName } from '../oci/reference.js'
-import type { UpstreamClient } from '../upstream/upstream-client.js'
-import { AccessVerdicts } from './access/access-verdicts.js'
-import { BlobService } from './blobs/blob-service.js'
+import { errors } from '../errors.js'
+import type { TokenRequest } from '../auth/token-relay.js'
+import { requestRepositories } from '../auth/token-scope.js'
+import { routeOf } from '../oci/upstream-route.js'
+import { BlobCache } from './blobs/blob-cache.js'
 import type { BufferPool } from '../buffers/buffer-pool.js'
-import { ManifestService } from './manifests/manifest-service.js'
-import { ReferrersService } from './referrers-service.js'
-import { RegistryAuth } from './access/registry-auth.js'
-import { TagListService } from './tag-list-service.js'
+import { manifestBodies } from './manifests/manifest-service.js'
 import type { Telemetry } from './telemetry.js'
 import { Evictor, type CacheBound } from './eviction.js'
 import type { Logger } from '../logger.js'
 import type { Peers } from '../cache/peers.js'
 import type { PeerClient } from '../upstream/peer-client.js'
-import type { UpstreamObserver } from '../http/upstream-observer.js'
+import { UpstreamMirror, type UpstreamParts } from './upstream-mirror.js'
 
 export interface MirrorDeps {
-  upstream: UpstreamClient
-  /** For relaying client token requests to the upstream's realm. */
+  /** Every upstream's own parts, the default first. */
+  upstreams: readonly UpstreamParts[]
+  /** For relaying client token requests to an upstream's realm. */
   dispatcher: Dispatcher
   store: BlobStore
   index: Index
-  upstreamHost: string
-  defaultNamespace: string
-  tagTtlSeconds: number
-  verdictTtlSeconds: number
   realmMode: 'mirror' | 'upstream'
   upstreamTimeoutMs: number
   userAgent: string
   pool: BufferPool
-  observer: UpstreamObserver
+  /** For what no upstream owns: eviction, the index. */
   telemetry: Telemetry
   bound: CacheBound
   peers: Peers
@@ -40,19 +35,37 @@ export interface MirrorDeps {
   now: () => number
 }
 
-/** The pull side of a registry, as use cases with no HTTP in them. */
+/** An upstream a request is for, and the repository name inside it (before the default namespace). */
+export interface Routed {
+  upstream: UpstreamMirror
+  name: string | undefined
+  /** The registry prefix the client's path carried, as written. */
+  prefix: string | undefined
+}
+
+/** See Mirror.tokenRoute. */
+export interface TokenRoute {
+  upstream: UpstreamMirror
+  /** A scope's repository name as the client wrote it → as the upstream knows it. */
+  rename: (name: string) => string
+}
+
+/**
+ * The pull side of a registry mirror, as use cases with no HTTP in them: one
+ * UpstreamMirror per registry served, over one cache (blobs, downloads in flight,
+ * eviction) that all of them share.
+ */
 export class Mirror {
-  readonly manifests: ManifestService
-  readonly blobs: BlobService
-  readonly tags: TagListService
-  readonly referrers: ReferrersService
-  readonly auth: RegistryAuth
+  /** The blobs every upstream shares. */
+  readonly blobs: BlobCache
   readonly evictor: Evictor
+  /** The upstream a request that names no registry goes to. */
+  readonly default: UpstreamMirror
+  private readonly byName = new Map<string, UpstreamMirror>()
+  private readonly served: ReadonlySet<string>
 
   constructor(private readonly deps: MirrorDeps) {
-    const { upstream, store, index, upstreamHost, telemetry, now } = deps
-    const ttlMs = deps.verdictTtlSeconds * 1000
-    const verdicts = new AccessVerdicts({ upstream, index, upstreamHost, ttlMs, telemetry, now })
+    const { store, index, telemetry, now } = deps
     this.evictor = new Evictor({
       index,
       store,
@@ -64,25 +77,10 @@ export class Mirror {
     const cacheGrew = () => {
       void this.evictor.check()
     }
-    this.manifests = new ManifestService({
-      upstream,
+    this.blobs = new BlobCache({
       store,
       index,
-      verdicts,
-      upstreamHost,
-      tagTtlMs: deps.tagTtlSeconds * 1000,
-      telemetry,
-      cacheGrew,
-      now,
-    })
-    this.blobs = new BlobService({
-      upstream,
-      store,
-      index,
-      verdicts,
-      upstreamHost,
       pool: deps.pool,
-      telemetry,
       peers: deps.peers,
       peerClient: deps.peerClient,
       cacheGrew,
@@ -91,21 +89,69 @@ export class Mirror {
       },
       now,
     })
-    this.tags = new TagListService(upstream, verdicts)
-    this.referrers = new ReferrersService(upstream, verdicts)
-    this.auth = new RegistryAuth({
-      upstream,
+    const shared = {
+      store,
+      index,
+      blobs: this.blobs,
+      bodies: manifestBodies(),
       dispatcher: deps.dispatcher,
       realmMode: deps.realmMode,
-      timeoutMs: deps.upstreamTimeoutMs,
+      upstreamTimeoutMs: deps.upstreamTimeoutMs,
       userAgent: deps.userAgent,
-      observer: deps.observer,
-    })
+      cacheGrew,
+      now,
+    }
+    for (const parts of deps.upstreams) this.byName.set(parts.config.name, new UpstreamMirror(parts, shared))
+    const first = deps.upstreams[0]
+    if (first === undefined) throw new Error('a mirror needs an upstream')
+    this.default = this.byName.get(first.config.name)!
+    this.served = new Set(this.byName.keys())
   }
 
-  /** Validates a client's repository name and returns the name the upstream and cache use. */
-  repository(name: string): string {
-    return normaliseName(validateName(name), this.deps.defaultNamespace)
+  /** The names of the registries served, the default first. */
+  get names(): string[] {
+    return [...this.byName.keys()]
+  }
+
+  upstream(name: string): UpstreamMirror | undefined {
+    return this.byName.get(name)
+  }
+
+  /**
+   * The upstream a request is for, from its repository name as the path has it and its
+   * `ns` values (see routeOf). A registry the mirror does not serve, or two that disagree,
+   * is refused here, before any upstream or the cache is asked.
+   */
+  route(name: string | undefined, namespaces: readonly string[]): Routed {
+    const route = routeOf({
+      name,
+      namespaces,
+      upstreams: this.served,
+      defaultUpstream: this.default.name,
+    })
+    if (route.kind === 'unknown') throw errors.registryUnknown(route.registry, this.names)
+    if (route.kind === 'conflict') throw errors.registryConflict(route.registries)
+    return { upstream: this.byName.get(route.upstream)!, name: route.name, prefix: route.prefix }
+  }
+
+  /**
+   * The upstream a client's token request is for: the one its realm URL names (`bound`:
+   * an upstream's challenges name `/token/<name>`), else the one its scopes name by their
+   * registry prefix (Docker pulling `mirror/ghcr.io/org/app` asks the ping's realm for
+   * `repository:ghcr.io/org/app:pull`), else the default; and how its scopes' names read
+   * in that upstream. Scopes of two upstreams in one request are refused.
+   */
+  tokenRoute(bound: string | undefined, request: TokenRequest): TokenRoute {
+    const namespaces = bound === undefined ? [] : [bound]
+    const routes = new Map(requestRepositories(request).map((name) => [name, this.route(name, namespaces)]))
+    const upstreams = new Set([...routes.values()].map((r) => r.upstream))
+    if (upstreams.size > 1) throw errors.registryConflict([...upstreams].map((u) => u.name))
+    const upstream = [...upstreams][0] ?? this.route(undefined, namespaces).upstream
+    const rename = (name: string) => {
+      const inside = routes.get(name)?.name
+      return inside === undefined ? name : upstream.normalised(inside)
+    }
+    return { upstream, rename }
   }
 
   async close(): Promise<void> {

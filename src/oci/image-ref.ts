@@ -1,15 +1,17 @@
 import { OperatorError } from '../errors.js'
 import { tryParseDigest } from './digest.js'
 import { normaliseName, parseReference, validateName } from './reference.js'
+import { routeOf } from './upstream-route.js'
 
 /** An upstream as image references name it. */
 export interface ImageUpstream {
-  /** The registry name users write in references: `docker.io`, `ghcr.io`, `127.0.0.1:5000`. */
-  name: string
-  /** The name the index records facts under (tag mappings, verdicts, blob origin). */
-  host: string
+  /**
+   * The registry name users write in references (`docker.io`, `ghcr.io`,
+   * `127.0.0.1:5000`), which requests are routed by and the index keeps its facts under.
+   */
+  readonly name: string
   /** Prefix of one-component names (`alpine` → `library/alpine`); empty for none. */
-  defaultNamespace: string
+  readonly defaultNamespace: string
 }
 
 /** An image reference resolved to the upstream that serves it. */
@@ -36,17 +38,10 @@ export function registryName(host: string): string {
   return DOCKER_HUB_NAMES.has(lower) ? 'docker.io' : lower
 }
 
-/**
- * Docker's rule: the first component names a registry when it has a dot or a port, or is
- * `localhost`; otherwise the name is a repository on the default registry.
- */
-function splitDomain(name: string): { domain: string | undefined; path: string } {
+/** Docker Hub's other names, as the first component of a reference, written `docker.io`. */
+function canonicalHub(name: string): string {
   const slash = name.indexOf('/')
-  const first = slash < 0 ? '' : name.slice(0, slash)
-  if (first !== '' && (first.includes('.') || first.includes(':') || first === 'localhost')) {
-    return { domain: first, path: name.slice(slash + 1) }
-  }
-  return { domain: undefined, path: name }
+  return slash > 0 && registryName(name.slice(0, slash)) === 'docker.io' ? `docker.io${name.slice(slash)}` : name
 }
 
 function splitReference(text: string): { name: string; tag?: string; digest?: string } {
@@ -67,12 +62,20 @@ function splitReference(text: string): { name: string; tag?: string; digest?: st
 export function resolveImage(text: string, upstreams: readonly ImageUpstream[]): ImageRef {
   const bad = (why: string) => new ImageRefError(`invalid image reference "${text.slice(0, 300)}": ${why}`)
   const { name, tag, digest } = splitReference(text.trim())
-  const { domain, path } = splitDomain(name)
-  const upstream = domain === undefined ? upstreams[0] : upstreams.find((u) => u.name === registryName(domain))
-  if (upstream === undefined) {
-    const served = upstreams.map((u) => u.name).join(', ')
-    throw new ImageRefError(`registry ${domain ?? '(default)'} is not served by this mirror (it serves ${served})`)
+  const served = upstreams.map((u) => u.name)
+  // The routing of requests, so that a reference names the image a pull of it gets.
+  const route = routeOf({
+    name: canonicalHub(name),
+    namespaces: [],
+    upstreams: new Set(served),
+    defaultUpstream: served[0] ?? '',
+  })
+  const upstream = route.kind === 'upstream' ? upstreams.find((u) => u.name === route.upstream) : undefined
+  if (route.kind !== 'upstream' || upstream === undefined) {
+    const registry = route.kind === 'unknown' ? route.registry : '(default)'
+    throw new ImageRefError(`registry ${registry} is not served by this mirror (it serves ${served.join(', ')})`)
   }
+  const path = route.name ?? ''
   let repo: string
   try {
     repo = normaliseName(validateName(path), upstream.defaultNamespace)

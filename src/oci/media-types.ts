@@ -81,3 +81,8 @@ export function baseMediaType(contentType: string | undefined): string | undefin
   const base = contentType?.split(';')[0]?.trim().toLowerCase()
   return base === undefined || base === '' ? undefined : base
 }
+
+/** Docker's first manifest format, signed or not (superseded in 2016, still served by older registries). */
+export function isSchema1(mediaType: string): boolean {
+  return mediaType === mediaTypes.dockerSchema1 || mediaType === mediaTypes.dockerSchema1Signed
+}

@@ -1,13 +1,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { classifyAuthorization, forwardableAuthorization } from '../auth/client-credentials.js'
+import type { TokenRequest } from '../auth/token-relay.js'
 import { ociErrorBody } from '../errors.js'
 import type { Mirror } from '../mirror/mirror.js'
+import type { UpstreamMirror } from '../mirror/upstream-mirror.js'
 import { TOKEN_PATH, type Realm } from './realm.js'
 
 /** The `/v2/` ping: 200, or 401 with the challenge that sends a client to a realm. */
-export async function ping(mirror: Mirror, realm: Realm, request: FastifyRequest, reply: FastifyReply) {
+export async function ping(upstream: UpstreamMirror, realm: Realm, request: FastifyRequest, reply: FastifyReply) {
   const credentials = classifyAuthorization(request.headers.authorization)
-  const challenge = await mirror.auth.pingChallenge(credentials, realm.url(request))
+  const challenge = await upstream.auth.pingChallenge(credentials, realm.url(request))
   if (challenge === undefined) return reply.send({})
   return reply
     .code(401)
@@ -17,8 +19,9 @@ export async function ping(mirror: Mirror, realm: Realm, request: FastifyRequest
 
 /**
  * The mirror's token endpoint: GET (Docker's flow) and POST (OAuth2 forms, which
- * containerd tries first), forwarded to the upstream's realm with the client's
- * credentials and answered with exactly what the realm answered.
+ * containerd tries first), forwarded to the realm of the upstream it is for (see
+ * Mirror.token) with the client's credentials and answered with exactly what the realm
+ * answered.
  */
 export function registerTokenRoutes(app: FastifyInstance, mirror: Mirror): void {
   void app.register(async (scope) => {
@@ -27,18 +30,23 @@ export function registerTokenRoutes(app: FastifyInstance, mirror: Mirror): void 
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 64 * 1024 }, (_request, body, done) => {
       done(null, body)
     })
-    const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+    const handler = async (request: FastifyRequest<{ Params: { registry?: string } }>, reply: FastifyReply) => {
       const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : ''
-      const answer = await mirror.auth.token({
+      const asked: TokenRequest = {
         method: request.method === 'POST' ? 'POST' : 'GET',
         query,
         // A mirror-local token means nothing to the realm: the request goes as anonymous.
         authorization: forwardableAuthorization(request.headers.authorization),
         contentType: request.headers['content-type'],
         body: Buffer.isBuffer(request.body) ? request.body : undefined,
-      })
+      }
+      const { upstream, rename } = mirror.tokenRoute(request.params.registry?.toLowerCase(), asked)
+      request.routed = { upstream, name: undefined, prefix: undefined }
+      const answer = await upstream.auth.token(asked, rename)
       return reply.code(answer.status).header('cache-control', 'no-store').type(answer.contentType).send(answer.body)
     }
     scope.route({ method: ['GET', 'POST'], url: TOKEN_PATH, handler })
+    // The realm an upstream's challenges name: its token requests go to its realm.
+    scope.route({ method: ['GET', 'POST'], url: `${TOKEN_PATH}/:registry`, handler })
   })
 }

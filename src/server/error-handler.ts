@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { errors, ociErrorBody, toOciError } from '../errors.js'
+import { parseApiPath } from '../oci/api-path.js'
 import type { Realm } from './realm.js'
 
 function send(reply: FastifyReply, error: unknown, realm?: Realm): FastifyReply {
@@ -20,9 +21,21 @@ function send(reply: FastifyReply, error: unknown, realm?: Realm): FastifyReply 
  * malformed header): its own replies are not in the OCI format, so they come here.
  */
 export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  // Under /v2/ the path is a repository name and a reference: one that does not decode is an invalid name.
-  const badName = error.code === 'FST_ERR_BAD_URL' && request.url.startsWith('/v2/')
-  void send(reply, badName ? errors.nameInvalid(request.url) : error)
+  const badPath = error.code === 'FST_ERR_BAD_URL' && request.url.startsWith('/v2/')
+  void send(reply, badPath ? undecodablePathError(request.url) : error)
+}
+
+/**
+ * Under /v2/ the path is a repository name and a reference or digest: the part that does
+ * not decode says which is invalid, and anything else there is an invalid name.
+ */
+function undecodablePathError(url: string): unknown {
+  try {
+    parseApiPath(url)
+  } catch (e) {
+    return e
+  }
+  return errors.nameInvalid(url)
 }
 
 /**
@@ -48,11 +61,22 @@ export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket)
   socket.destroy()
 }
 
+/**
+ * Answers a request with an error without logging it as a failure: for refusals that are
+ * part of normal operation (its request line still records them).
+ */
+export function refuse(reply: FastifyReply, error: unknown): FastifyReply {
+  return send(reply, error)
+}
+
 /** Every error a client sees is written here, in the OCI `{"errors":[…]}` format. */
 export function installErrorHandling(app: FastifyInstance, realm: Realm): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const { status } = toOciError(error)
-    if (status >= 500) request.log.error({ err: error }, 'request failed')
+    // A client whose connection is gone sees no answer: most often its own request broke
+    // off (a body cut short, a reset) and that is what failed here. Not the mirror's error.
+    if (status >= 500 && request.raw.socket.destroyed) request.log.info({ err: error }, 'request failed, client gone')
+    else if (status >= 500) request.log.error({ err: error }, 'request failed')
     else request.log.debug({ err: error }, 'request refused')
     return send(reply, error, realm)
   })

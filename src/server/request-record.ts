@@ -1,9 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Metrics } from '../metrics/metrics.js'
+import type { Routed } from '../mirror/mirror.js'
 import type { CacheOutcome } from '../mirror/request-context.js'
-import { parseApiPath } from '../oci/api-path.js'
+import { apiPathKind } from '../oci/api-path.js'
 import type { UpstreamTrace } from '../upstream/upstream-client.js'
 import { TOKEN_PATH } from './realm.js'
+import { upstreamLabel } from './routing.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -20,28 +22,27 @@ export function setOutcome(request: FastifyRequest, outcome: CacheOutcome): void
 
 /** A bounded label for what a request was for. */
 export function routeKind(url: string): string {
-  if (url === TOKEN_PATH || url.startsWith(`${TOKEN_PATH}?`)) return 'token'
+  if (url === TOKEN_PATH || url.startsWith(`${TOKEN_PATH}?`) || url.startsWith(`${TOKEN_PATH}/`)) return 'token'
   if (url.startsWith('/_peer/')) return 'peer'
   if (!url.startsWith('/v2')) return 'other'
-  const kind = parseApiPath(url).kind
+  const kind = apiPathKind(url)
   return kind === 'manifest' ? 'manifest' : kind === 'blob' ? 'blob' : kind === 'other' ? 'proxy' : kind
 }
 
 /** Paths that are about the mirror itself, kept out of the traffic metrics and logs. */
 const INTERNAL = new Set(['/metrics', '/healthz', '/readyz'])
 
-/** Told of each successful manifest GET of a public repository, with the name as asked. */
-export type PullCounter = (name: string) => void
+/** Told of each successful manifest GET of a public repository, with where it was routed. */
+export type PullCounter = (routed: Routed) => void
 
 function countPull(request: FastifyRequest, status: number, pulled: PullCounter): void {
   // A private repository's name is nobody else's business: /metrics is open to anyone.
   if (request.method !== 'GET' || status >= 300 || request.cacheOutcome === 'bypass') return
-  const path = parseApiPath(request.url)
-  if (path.kind !== 'manifest') return
+  if (apiPathKind(request.url) !== 'manifest' || request.routed === undefined) return
   try {
-    pulled(decodeURIComponent(path.name))
+    pulled(request.routed)
   } catch {
-    // Undecodable names were refused before they got a 2xx.
+    // Names that do not pass were refused before they got a 2xx.
   }
 }
 
@@ -52,15 +53,17 @@ function record(request: FastifyRequest, reply: FastifyReply, metrics: Metrics, 
   const status = reply.statusCode
   const seconds = reply.elapsedTime / 1000
   const cache = request.cacheOutcome ?? 'none'
-  metrics.requests.inc({ route, method: request.method, status: `${Math.floor(status / 100)}xx`, cache })
-  metrics.requestDuration.observe({ route, method: request.method }, seconds)
-  if (!finished) metrics.clientAborts.inc({ route })
+  const upstream = upstreamLabel(request)
+  metrics.requests.inc({ route, method: request.method, status: `${Math.floor(status / 100)}xx`, cache, upstream })
+  metrics.requestDuration.observe({ route, method: request.method, upstream }, seconds)
+  if (!finished) metrics.clientAborts.inc({ route, upstream })
   if (pulled !== undefined && route === 'manifest') countPull(request, status, pulled)
   const length = reply.getHeader('content-length')
   request.log.info(
     {
       method: request.method,
       url: request.url,
+      upstream: upstream === '' ? undefined : upstream,
       status,
       outcome: request.cacheOutcome,
       upstreamStatus: request.upstreamTrace.status,

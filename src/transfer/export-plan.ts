@@ -1,7 +1,7 @@
 import type { BlobStore } from '../cache/blob-store.js'
 import type { IndexBeside, TagRecord } from '../cache/cache-index.js'
 import { OperatorError } from '../errors.js'
-import { imageName, registryName, resolveImage, type ImageRef, type ImageUpstream } from '../oci/image-ref.js'
+import { imageName, resolveImage, type ImageRef, type ImageUpstream } from '../oci/image-ref.js'
 import { cachedImage, type CachedImage } from './cached-image.js'
 import { preferredMapping, taggedImages } from './tagged-images.js'
 
@@ -54,9 +54,9 @@ async function wanted(ctx: Context, selection: ExportSelection): Promise<Wanted[
   }
   if (selection.all) {
     for (const tagged of await taggedImages(ctx.index)) {
-      const upstream = ctx.upstreams.find((u) => u.host === tagged.upstream) ?? {
-        name: registryName(tagged.upstream),
-        host: tagged.upstream,
+      // Tags of an upstream no longer configured are still named by it.
+      const upstream = ctx.upstreams.find((u) => u.name === tagged.upstream) ?? {
+        name: tagged.upstream,
         defaultNamespace: '',
       }
       const ref: ImageRef = { upstream, repo: tagged.repo, tag: tagged.tag }
@@ -70,7 +70,7 @@ async function wanted(ctx: Context, selection: ExportSelection): Promise<Wanted[
 /** The cached manifest a reference names: its digest, or the best cached mapping of its tag. */
 async function rootOf(ctx: Context, ref: ImageRef): Promise<{ digest: string; tag?: TagRecord } | undefined> {
   if (ref.digest !== undefined) return { digest: ref.digest }
-  const mappings = await ctx.index.findTags(ref.upstream.host, ref.repo, ref.tag ?? 'latest')
+  const mappings = await ctx.index.findTags(ref.upstream.name, ref.repo, ref.tag ?? 'latest')
   const cached = []
   for (const m of mappings) if ((await ctx.store.stat(m.digest)) !== undefined) cached.push(m)
   const tag = preferredMapping(cached)
@@ -105,7 +105,7 @@ export async function planExport(ctx: Context, selection: ExportSelection): Prom
       else plan.skipped.push(problem ?? w.name)
       continue
     }
-    const verdict = await ctx.index.getVerdict(w.ref.upstream.host, w.ref.repo)
+    const verdict = await ctx.index.getVerdict(w.ref.upstream.name, w.ref.repo)
     plan.images.push({
       name: w.name,
       image,

@@ -64,7 +64,7 @@ async function recordFacts(deps: ImportDeps, received: ReceivedBundle, images: C
     keptPrivate: [],
   }
   const origin = new Map<string, string>()
-  for (const image of images) for (const d of image.digests) if (image.ref) origin.set(d, image.ref.upstream.host)
+  for (const image of images) for (const d of image.digests) if (image.ref) origin.set(d, image.ref.upstream.name)
   const now = deps.now()
   for (const blob of received.blobs.values()) {
     if (blob.description === true) continue
@@ -72,7 +72,7 @@ async function recordFacts(deps: ImportDeps, received: ReceivedBundle, images: C
     tally.blobs++
     tally.bytes += blob.size
     if (blob.present) continue
-    const upstream = origin.get(blob.digest) ?? deps.upstreams[0]?.host ?? ''
+    const upstream = origin.get(blob.digest) ?? deps.upstreams[0]?.name ?? ''
     await deps.index.putBlob({
       digest: blob.digest,
       size: blob.size,
@@ -85,7 +85,7 @@ async function recordFacts(deps: ImportDeps, received: ReceivedBundle, images: C
     let tagMappings = 0
     const { ref } = image
     if (ref !== undefined) {
-      const isPublic = await recordPublic(deps.index, ref.upstream.host, ref.repo, image.facts?.verdictCheckedAt ?? 0)
+      const isPublic = await recordPublic(deps.index, ref.upstream.name, ref.repo, image.facts?.verdictCheckedAt ?? 0)
       if (!isPublic) report.keptPrivate.push(`${ref.upstream.name}/${ref.repo}`)
       if (ref.tag !== undefined && ref.digest === undefined) {
         const record = {
@@ -96,7 +96,7 @@ async function recordFacts(deps: ImportDeps, received: ReceivedBundle, images: C
         }
         tagMappings = await restoreTag(
           deps.index,
-          { upstream: ref.upstream.host, repo: ref.repo, tag: ref.tag },
+          { upstream: ref.upstream.name, repo: ref.repo, tag: ref.tag },
           record,
         )
       }
@@ -114,7 +114,7 @@ async function recordFacts(deps: ImportDeps, received: ReceivedBundle, images: C
  * was and no file half written (see receiveBundle for blobs committed early).
  */
 export async function importBundle(deps: ImportDeps, entries: AsyncIterable<BundleEntry>): Promise<ImportReport> {
-  const received = await receiveBundle(entries, deps.store, deps.upstreams[0]?.host ?? '')
+  const received = await receiveBundle(entries, deps.store, deps.upstreams[0]?.name ?? '')
   try {
     const checked = await checkBundle(received.files, lookupIn(received, deps.store), deps.upstreams)
     await received.commit()

@@ -5,6 +5,7 @@ import type { ImageRef } from '../oci/image-ref.js'
 import { ACCEPT_ALL_MANIFESTS } from '../oci/media-types.js'
 import type { Reference } from '../oci/reference.js'
 import type { Mirror } from '../mirror/mirror.js'
+import type { UpstreamMirror } from '../mirror/upstream-mirror.js'
 import type { RequestContext } from '../mirror/request-context.js'
 
 /** A manifest as the mirror served it to the prefetch. */
@@ -38,10 +39,18 @@ function context(log: Logger, signal: AbortSignal): RequestContext {
   return { log, signal, credentials: { kind: 'anonymous' }, trace: {} }
 }
 
+/** The upstream's own mirror, as a pull of this name would be routed; its allow and deny lists apply. */
+function upstreamOf(mirror: Mirror, image: ImageRef): { upstream: UpstreamMirror; repo: string } {
+  const upstream = mirror.upstream(image.upstream.name)
+  if (upstream === undefined) throw new Error(`registry ${image.upstream.name} is not served by this mirror`)
+  return { upstream, repo: upstream.repository(image.repo) }
+}
+
 export function mirrorSource(mirror: Mirror, store: BlobStore, signal: AbortSignal): PrefetchSource {
   return {
     manifest: async (image, reference, log) => {
-      const result = await mirror.manifests.get(context(log, signal), image.repo, reference, ACCEPT_ALL_MANIFESTS, true)
+      const { upstream, repo } = upstreamOf(mirror, image)
+      const result = await upstream.manifests.get(context(log, signal), repo, reference, ACCEPT_ALL_MANIFESTS, true)
       return {
         digest: result.digest,
         mediaType: result.mediaType,
@@ -52,7 +61,8 @@ export function mirrorSource(mirror: Mirror, store: BlobStore, signal: AbortSign
       }
     },
     blob: async (image, digest, log, onBytes) => {
-      const body = await mirror.blobs.get(context(log, signal), image.repo, parseDigest(digest), undefined)
+      const { upstream, repo } = upstreamOf(mirror, image)
+      const body = await upstream.blobs.get(context(log, signal), repo, parseDigest(digest), undefined)
       try {
         for (let position = 0; ;) {
           const bytes = await body.source.read(position, READ_BYTES)

@@ -110,7 +110,7 @@ async function planImage(deps: PrefetchDeps, ref: ImageRef, options: PrefetchOpt
   }
   if (ref.digest === undefined && ref.tag !== undefined) {
     const record = { digest: root.digest, mediaType: root.mediaType, size: root.size, checkedAt: deps.now() }
-    await restoreTag(deps.index, { upstream: ref.upstream.host, repo: ref.repo, tag: ref.tag }, record)
+    await restoreTag(deps.index, { upstream: ref.upstream.name, repo: ref.repo, tag: ref.tag }, record)
   }
   if (manifest.kind === 'image') {
     plan.blobs.push(manifest.config, ...manifest.layers)

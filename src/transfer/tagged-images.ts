@@ -3,7 +3,7 @@ import { mediaTypes } from '../oci/media-types.js'
 
 /** A tag as the cache holds it: the manifest it names for the clients that ask most. */
 export interface TaggedImage {
-  /** The upstream's index name (ImageUpstream.host). */
+  /** The upstream's index name (ImageUpstream.name). */
   upstream: string
   repo: string
   tag: string

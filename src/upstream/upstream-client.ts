@@ -7,7 +7,7 @@ import { findBearer, parseWwwAuthenticate, type BearerChallenge } from '../auth/
 import { discard } from '../http/body.js'
 import { failureReason, toTransportError } from '../http/transport-errors.js'
 import { ignoreUpstream, upstreamKindOf, type UpstreamObserver } from '../http/upstream-observer.js'
-import { UpstreamUnavailableError } from '../errors.js'
+import { UpstreamOfflineError, UpstreamUnavailableError } from '../errors.js'
 import type { PooledTransport } from './http1/pooled-transport.js'
 
 /**
@@ -72,6 +72,8 @@ export interface UpstreamClientOptions {
   /** The mirror's own account, for `mirror` requests. */
   credentials?: { username: string; password: string }
   observer?: UpstreamObserver
+  /** Never contacted: every request fails at once with UpstreamOfflineError. */
+  offline?: { name: string }
 }
 
 /** Talks to the one upstream registry: paths, the token dance, transport errors. */
@@ -94,6 +96,8 @@ export class UpstreamClient {
   }
 
   async send(request: UpstreamRequest): Promise<UpstreamResponse> {
+    const { offline } = this.options
+    if (offline !== undefined) throw new UpstreamOfflineError(offline.name, upstreamKindOf(request.path))
     if (request.auth.kind === 'client') {
       const { credentials } = request.auth
       return this.dispatch(request, credentials.kind === 'forward' ? credentials.authorization : undefined)
@@ -134,6 +138,7 @@ export class UpstreamClient {
 
   /** The upstream's auth scheme, probed once with `GET /v2/` and then remembered. */
   async authScheme(): Promise<UpstreamScheme> {
+    if (this.options.offline !== undefined) return { kind: 'unreachable' }
     if (this.scheme !== undefined) return this.scheme
     this.probing ??= this.probe().finally(() => (this.probing = undefined))
     return this.probing

@@ -139,6 +139,35 @@ export function indexContract(t: Test, harness: IndexHarness): void {
     )
   })
 
+  t.test("deleteTags forgets every accept key of one tag, and only that tag's", async (t) => {
+    const index = await harness.open()
+    const record = {
+      digest: digest(12),
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      size: 1,
+      checkedAt: 1,
+    }
+    await index.putTag(key('1', '7f'), record)
+    await index.putTag(key('1', '02'), record)
+    await index.putTag(key('10'), record)
+    await index.putTag({ ...key('1', '7f'), upstream: 'other.example' }, record)
+    await index.putTag({ ...key('1', '7f'), repo: 'library/y' }, record)
+    await index.deleteTags('registry.example:5000', 'library/x', '1')
+    await index.deleteTags('registry.example:5000', 'library/x', 'never-there')
+    t.same(await index.findTags('registry.example:5000', 'library/x', '1'), [])
+    t.equal(await index.getTag(key('1', '02')), undefined)
+    t.same(await index.getTag(key('10')), record, 'a tag the deleted one is a prefix of stays')
+    t.same(await index.getTag({ ...key('1', '7f'), upstream: 'other.example' }), record, "another upstream's stays")
+    t.same(await index.getTag({ ...key('1', '7f'), repo: 'library/y' }), record, "another repository's stays")
+    await index.putTag(key('1', '02'), record)
+    t.same(await index.findTags('registry.example:5000', 'library/x', '1'), [record], 'the tag can be mapped again')
+    await index.close()
+    const reopened = await harness.reopen(index)
+    t.teardown(() => reopened.close())
+    t.equal(await reopened.getTag(key('1', '7f')), undefined, 'deletes survive a reopen')
+    t.same(await reopened.getTag(key('1', '02')), record)
+  })
+
   t.test('verdicts are kept per upstream and repository and survive a reopen', async (t) => {
     const index = await harness.open()
     t.equal(await index.getVerdict('registry.example:5000', 'library/x'), undefined)

@@ -13,7 +13,7 @@ import { makeTempDir } from './temp-dir.js'
 
 /** Bundles built in memory for the transfer code's own tests, with caches to take them. */
 
-export const hub: ImageUpstream = { name: 'docker.io', host: 'registry-1.docker.io', defaultNamespace: 'library' }
+export const hub: ImageUpstream = { name: 'docker.io', defaultNamespace: 'library' }
 export const ACCEPT_ALL = `${OCI_INDEX}, application/vnd.oci.image.manifest.v1+json`
 
 export interface Layout {

@@ -1,11 +1,15 @@
-import { execFile } from 'node:child_process'
-import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { execFile, execFileSync } from 'node:child_process'
+import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import type { Test } from 'tap'
 import { startService } from './service-process.js'
 import { makeTempDir } from './temp-dir.js'
 
 const run = promisify(execFile)
+
+/** Where a rootful dockerd looks for a registry's CA, by its host:port. */
+const DOCKER_CERTS_D = '/etc/docker/certs.d'
 
 interface Credentials {
   user: string
@@ -17,9 +21,44 @@ export interface Containerd {
   /**
    * `ctr images pull` of a docker.io image, with a hosts.toml that names the mirror, and
    * `--user` when given credentials (what a CRI registry config for the mirror host sets).
+   * `hostsDir` replaces the docker.io-only directory (see writeHostsDir).
    */
-  pull(image: string, auth?: Credentials): Promise<{ stdout: string; stderr: string }>
+  pull(image: string, auth?: Credentials, hostsDir?: string): Promise<{ stdout: string; stderr: string }>
+  /** The digest containerd recorded for a pulled image (its target). */
+  digest(image: string): Promise<string>
   close(): Promise<void>
+}
+
+/** Where containerd finds a registry when no mirror answers: Docker Hub's real host, or the registry itself. */
+function serverOf(registry: string): string {
+  return registry === 'docker.io' ? 'https://registry-1.docker.io' : `https://${registry}`
+}
+
+/**
+ * A containerd hosts dir as a site writes it: one `<registry>/hosts.toml` per registry,
+ * each sending that registry's pulls to the mirror (docs/clients.md shows the same files).
+ */
+export async function writeHostsDir(
+  dir: string,
+  mirrorUrl: string,
+  registries: string[],
+  caFile?: string,
+): Promise<void> {
+  const ca = caFile === undefined ? '' : `, ca = "${caFile}"`
+  for (const registry of registries) {
+    await mkdir(join(dir, registry), { recursive: true })
+    await writeFile(
+      join(dir, registry, 'hosts.toml'),
+      [
+        `server = "${serverOf(registry)}"`,
+        '',
+        // An inline table: containerd 1.6's TOML parser refuses `[host."https://[::1]:5000"]`.
+        '[host]',
+        `  "${mirrorUrl}" = { capabilities = ["pull", "resolve"]${ca} }`,
+        '',
+      ].join('\n'),
+    )
+  }
 }
 
 export interface Dockerd {
@@ -31,11 +70,62 @@ export interface Dockerd {
   close(): Promise<void>
 }
 
+function missingEngineCommands(): string[] {
+  return ['containerd', 'ctr', 'dockerd', 'docker', 'podman'].filter((command) => {
+    try {
+      execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' })
+      return false
+    } catch {
+      return true
+    }
+  })
+}
+
+/**
+ * On CI (scripts/test-all.sh sets CI=true and installs the packages) the engines must run:
+ * a green build has pulled through each of them. Elsewhere a machine without the packages,
+ * without root or without the kernel features the daemons need is said so and skipped.
+ */
+const ci = (process.env.CI ?? '') !== '' && process.env.CI !== 'false'
+const root = process.getuid?.() === 0
+
+/** Why the engines cannot run on this machine, or undefined when they can be tried. */
+export function enginesUnavailable(): string | undefined {
+  const missing = missingEngineCommands()
+  if (missing.length === 0 && (root || ci)) return undefined
+  return `needs root and ${missing.join(', ') || 'the daemons'} (apt-get install docker.io containerd podman)`
+}
+
+/**
+ * containerd and dockerd pointed at the mirror, torn down with the test; undefined (the
+ * test planned as skipped, or failed on CI) when the daemons cannot start here.
+ */
+export async function startEngines(
+  t: Test,
+  mirrorUrl: string,
+  options: { caFile?: string } = {},
+): Promise<{ containerd: Containerd; dockerd: Dockerd } | undefined> {
+  try {
+    const containerd = await startContainerd(mirrorUrl, options)
+    t.teardown(() => containerd.close())
+    const dockerd = await startDockerd(mirrorUrl, containerd, options)
+    t.teardown(() => dockerd.close())
+    return { containerd, dockerd }
+  } catch (e) {
+    const reason = `the daemons could not start here${root ? '' : ' (not root)'}: ${(e as Error).message.split('\n')[0]!}`
+    if (ci) t.fail(`CI has the engines installed, so they must run: ${reason}`)
+    // The daemons need kernel features some sandboxes lack; that is the machine, not the mirror.
+    else t.plan(0, reason)
+    return undefined
+  }
+}
+
 /**
  * containerd on its own root, state and socket, with CRI off (no Kubernetes here), and a
- * hosts dir that sends docker.io pulls to the mirror, as a site configures it.
+ * hosts dir that sends docker.io pulls to the mirror, as a site configures it; with `caFile`
+ * the mirror's certificate is checked against that CA (`ca` in hosts.toml).
  */
-export async function startContainerd(mirrorUrl: string): Promise<Containerd> {
+export async function startContainerd(mirrorUrl: string, options: { caFile?: string } = {}): Promise<Containerd> {
   const dir = await makeTempDir('containerd')
   const socket = join(dir.path, 'containerd.sock')
   await writeFile(
@@ -51,17 +141,13 @@ export async function startContainerd(mirrorUrl: string): Promise<Containerd> {
     ].join('\n'),
   )
   const hostsDir = join(dir.path, 'certs.d')
-  await mkdir(join(hostsDir, 'docker.io'), { recursive: true })
-  await writeFile(
-    join(hostsDir, 'docker.io', 'hosts.toml'),
-    `server = "https://registry-1.docker.io"\n\n[host."${mirrorUrl}"]\n  capabilities = ["pull", "resolve"]\n`,
-  )
+  await writeHostsDir(hostsDir, mirrorUrl, ['docker.io'], options.caFile)
   const service = await startService('containerd', ['--config', join(dir.path, 'config.toml')], {
     ready: /containerd successfully booted/,
   })
   return {
     socket,
-    pull: (image, auth) =>
+    pull: (image, auth, hosts = hostsDir) =>
       run(
         'ctr',
         [
@@ -70,12 +156,18 @@ export async function startContainerd(mirrorUrl: string): Promise<Containerd> {
           'images',
           'pull',
           '--hosts-dir',
-          hostsDir,
+          hosts,
           ...(auth === undefined ? [] : ['--user', `${auth.user}:${auth.password}`]),
           image,
         ],
         { timeout: 60_000 },
       ),
+    digest: async (image) => {
+      const { stdout } = await run('ctr', ['--address', socket, 'images', 'ls', `name==${image}`])
+      const digest = /\bsha256:[a-f0-9]{64}\b/.exec(stdout)?.[0]
+      if (digest === undefined) throw new Error(`containerd has no ${image}: ${stdout}`)
+      return digest
+    },
     close: async () => {
       await service.close()
       await rm(dir.path, { recursive: true, force: true })
@@ -89,6 +181,21 @@ export interface DockerdOptions {
    * `auto` lets dockerd choose (overlay2 where the kernel allows), for building images.
    */
   storageDriver?: string
+  /**
+   * The CA that signed the mirror's certificate. dockerd reads it only from
+   * /etc/docker/certs.d/<host:port>/ca.crt (no flag moves that dir for a rootful daemon):
+   * it is written there for the mirror's own host:port and removed on close. Docker skips
+   * verification for 127.0.0.0/8, so a mirror checked this way listens on ::1.
+   */
+  caFile?: string
+}
+
+/** Puts the CA where dockerd looks for the mirror's (it reads the dir at each pull); returns the undo. */
+async function trustForDocker(mirrorUrl: string, caFile: string): Promise<() => Promise<void>> {
+  const certsDir = join(DOCKER_CERTS_D, new URL(mirrorUrl).host)
+  await mkdir(certsDir, { recursive: true })
+  await copyFile(caFile, join(certsDir, 'ca.crt'))
+  return () => rm(certsDir, { recursive: true, force: true })
 }
 
 /**
@@ -105,6 +212,7 @@ export async function startDockerd(
 ): Promise<Dockerd> {
   const storageDriver = options.storageDriver ?? 'vfs'
   const dir = await makeTempDir('dockerd')
+
   const socket = join(dir.path, 'docker.sock')
   const dataRoot = join(dir.path, 'root')
   await writeFile(join(dir.path, 'daemon.json'), '{}\n')
@@ -131,6 +239,7 @@ export async function startDockerd(
     ],
     { ready: /API listen on/, timeoutMs: 30_000 },
   )
+  const untrust = options.caFile === undefined ? async () => {} : await trustForDocker(mirrorUrl, options.caFile)
   const docker = async (args: string[], configDir?: string) =>
     run('docker', ['--host', `unix://${socket}`, ...args], {
       timeout: 60_000,
@@ -161,6 +270,7 @@ export async function startDockerd(
       // A container on the host's network leaves the host's namespace mounted here.
       await run('umount', [join(dir.path, 'exec', 'netns', 'default')]).catch(() => {})
       await rm(dir.path, { recursive: true, force: true })
+      await untrust()
     },
   }
 }
@@ -168,35 +278,51 @@ export async function startDockerd(
 export interface Podman {
   /** `podman pull`, with `auth` saved in its auth file under the mirror's host when given. */
   pull(image: string, auth?: Credentials): Promise<{ stdout: string; stderr: string }>
+  /** The manifest digest podman recorded for a pulled image. */
+  digest(image: string): Promise<string>
   close(): Promise<void>
+}
+
+/** One `[[registry]]` of registries.conf and its mirror, as docs/clients.md shows them. */
+export interface MirroredRegistry {
+  prefix: string
+  location: string
+  mirror: string
+}
+
+export function registriesConf(registries: MirroredRegistry[]): string {
+  return registries
+    .flatMap((r) => [
+      '[[registry]]',
+      `prefix = "${r.prefix}"`,
+      `location = "${r.location}"`,
+      '',
+      '[[registry.mirror]]',
+      `location = "${r.mirror}"`,
+      'insecure = true',
+      '',
+    ])
+    .join('\n')
 }
 
 /**
  * podman (no daemon) with its own storage, a registries.conf that mirrors docker.io to
- * the mirror, and an auth file of its own: nothing of the machine's configuration is read.
+ * the mirror (or the registries given), and an auth file of its own: nothing of the
+ * machine's configuration is read.
  */
-export async function podmanFor(mirrorHost: string): Promise<Podman> {
+export async function podmanFor(
+  mirrorHost: string,
+  registries: MirroredRegistry[] = [{ prefix: 'docker.io', location: 'registry-1.docker.io', mirror: mirrorHost }],
+): Promise<Podman> {
   const dir = await makeTempDir('podman')
-  const registries = join(dir.path, 'registries.conf')
-  await writeFile(
-    registries,
-    [
-      '[[registry]]',
-      'prefix = "docker.io"',
-      'location = "registry-1.docker.io"',
-      '',
-      '[[registry.mirror]]',
-      `location = "${mirrorHost}"`,
-      'insecure = true',
-      '',
-    ].join('\n'),
-  )
+  const registriesPath = join(dir.path, 'registries.conf')
+  await writeFile(registriesPath, registriesConf(registries))
   const authFile = join(dir.path, 'auth.json')
   await writeFile(authFile, '{"auths":{}}\n')
   await mkdir(join(dir.path, 'tmp'))
   const env = {
     ...process.env,
-    CONTAINERS_REGISTRIES_CONF: registries,
+    CONTAINERS_REGISTRIES_CONF: registriesPath,
     REGISTRY_AUTH_FILE: authFile,
     TMPDIR: join(dir.path, 'tmp'),
   }
@@ -221,6 +347,12 @@ export async function podmanFor(mirrorHost: string): Promise<Podman> {
           : { [mirrorHost]: { auth: Buffer.from(`${auth.user}:${auth.password}`).toString('base64') } }
       await writeFile(authFile, JSON.stringify({ auths }))
       return run('podman', [...storage, 'pull', image], { env, timeout: 60_000 })
+    },
+    digest: async (image) => {
+      const { stdout } = await run('podman', [...storage, 'image', 'inspect', '--format', '{{.Digest}}', image], {
+        env,
+      })
+      return stdout.trim()
     },
     close: () => rm(dir.path, { recursive: true, force: true }),
   }

@@ -18,7 +18,9 @@ import { join } from 'node:path'
  * - throttle: the body flows at `bytesPerSecond`;
  * - redirect: blob GETs answer 307 to this proxy's own "CDN" path, like Docker Hub, or
  *   to the same path on `to`, another origin (a host the redirect hands the request to).
- *   The CDN sends a Content-Length, as real ones do, or with `chunked` a chunked body.
+ *   The CDN sends a Content-Length, as real ones do, or with `chunked` a chunked body;
+ * - alter: the body arrives whole with its headers, but the first `from` in it is replaced
+ *   by `to` (of the same length): content changed on the way.
  */
 export type Fault =
   | { kind: 'cut'; afterBytes: number }
@@ -26,6 +28,7 @@ export type Fault =
   | { kind: 'status'; status: number; headers?: Record<string, string> }
   | { kind: 'throttle'; bytesPerSecond: number }
   | { kind: 'redirect'; to?: string; chunked?: boolean }
+  | { kind: 'alter'; from: string; to: string }
 
 export interface SeenRequest {
   method: string
@@ -41,6 +44,16 @@ export interface FaultProxy {
   forwarded(bytes: number): Promise<void>
   setFault(fault: Fault | undefined, match?: (method: string, path: string) => boolean): void
   close(): Promise<void>
+}
+
+/** Reads the body whole and sends it with the first `from` replaced by `to`. */
+function alterBody(upstream: IncomingMessage, res: ServerResponse, fault: { from: string; to: string }): void {
+  const chunks: Buffer[] = []
+  upstream.on('data', (chunk: Buffer) => chunks.push(chunk))
+  upstream.on('end', () =>
+    res.end(Buffer.from(Buffer.concat(chunks).toString('latin1').replace(fault.from, fault.to), 'latin1')),
+  )
+  upstream.on('error', () => res.socket?.destroy())
 }
 
 const isBlobGet = (method: string, path: string): boolean =>
@@ -130,7 +143,8 @@ export async function startFaultProxy(target: string, storageDir: string): Promi
       { host: targetUrl.hostname, port: targetUrl.port, method, path, headers },
       (upstream) => {
         res.writeHead(upstream.statusCode ?? 502, upstream.headers)
-        forwardBody(upstream, res, active)
+        if (active?.kind === 'alter') alterBody(upstream, res, active)
+        else forwardBody(upstream, res, active)
       },
     )
     upstreamRequest.on('error', () => res.socket?.destroy())

@@ -32,6 +32,8 @@ export interface MirrorOptions {
   now?: () => number
   /** A port chosen beforehand (a replica must know its address before it starts). */
   port?: number
+  /** The loopback address to listen on: 127.0.0.1, or ::1. */
+  host?: string
 }
 
 /** A config as a user would write it: flags over defaults, validated by the real loader. */
@@ -68,8 +70,10 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
     },
   })
   const app = await buildApp(config, { logger: { stream: sink }, index: options.index, now: options.now })
-  await app.server.listen({ host: '127.0.0.1', port: options.port ?? 0 })
+  const host = options.host ?? '127.0.0.1'
+  await app.server.listen({ host, port: options.port ?? 0 })
   const { port } = app.server.server.address() as AddressInfo
+  const hostPort = `${host.includes(':') ? `[${host}]` : host}:${port}`
   let stopped = false
   const stop = async (): Promise<void> => {
     if (stopped) return
@@ -78,8 +82,8 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
     await redis?.close()
   }
   return {
-    url: `http://127.0.0.1:${port}`,
-    host: `127.0.0.1:${port}`,
+    url: `${config.tls === undefined ? 'http' : 'https'}://${hostPort}`,
+    host: hostPort,
     app,
     config,
     cacheDir,

@@ -22,6 +22,8 @@ export interface PlatformImageSpec {
   os: string
   architecture: string
   layers: LayerSpec[]
+  /** A `history` entry per layer, as image builders write: Distribution needs one to convert to schema 1. */
+  history?: boolean
 }
 
 export interface Descriptor {
@@ -99,6 +101,9 @@ export class OciLayoutWriter {
       os: spec.os,
       rootfs: { type: 'layers', diff_ids: diffIds },
       config: {},
+      ...(spec.history === true
+        ? { history: spec.layers.map((l) => ({ created: '2024-01-01T00:00:00Z', created_by: `add ${l.seed}` })) }
+        : {}),
     })
     const manifest = await this.json(OCI_MANIFEST, {
       schemaVersion: 2,

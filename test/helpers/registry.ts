@@ -1,8 +1,11 @@
+import { randomUUID } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { request } from 'undici'
 import { freePort } from './ports.js'
 import { startService, type ServiceProcess } from './service-process.js'
 import { makeTempDir } from './temp-dir.js'
+import { waitFor } from './wait.js'
 import { TOKEN_ISSUER, TOKEN_SERVICE, type TokenServer } from './token-server.js'
 
 export interface AccessLogEntry {
@@ -120,4 +123,18 @@ export async function startRegistry(options: RegistryOptions): Promise<Registry>
     close: () => stop('close'),
     kill: () => stop('kill'),
   }
+}
+
+const MARK = '/v2/access-log-mark-'
+
+/**
+ * Every request the registry has logged so far. The log is written after each answer, so
+ * a marker request is sent and awaited in it: nothing the registry answered before it is
+ * missed. Marker requests are left out.
+ */
+export async function settledAccessLog(registry: Registry): Promise<AccessLogEntry[]> {
+  const marker = `${MARK}${randomUUID()}/tags/list`
+  await (await request(`${registry.url}${marker}`)).body.dump()
+  await waitFor(() => registry.accessLog().some((e) => e.path === marker), 5000, 'the marker in the access log')
+  return registry.accessLog().filter((e) => !e.path.startsWith(MARK))
 }

@@ -195,19 +195,23 @@ async function seed(storageDir: string): Promise<Fixture> {
   }
 }
 
-function templateDir(): string {
-  return join(tmpdir(), 'registry-mirror-fixtures', FIXTURE_VERSION)
+function templateDir(version: string): string {
+  return join(tmpdir(), 'registry-mirror-fixtures', version)
 }
 
 /**
- * Builds the seeded registry storage once per machine and fixture version. Concurrent
- * builders each build into their own directory and the first rename wins, so no lock.
+ * Builds a registry storage once per machine and version with `build`, and hands out the
+ * template with what `build` said of it. Concurrent builders each build into their own
+ * directory and the first rename wins, so no lock.
  */
-export async function seededTemplate(): Promise<{ storageDir: string; fixture: Fixture }> {
-  const dir = templateDir()
+export async function cachedTemplate<F>(
+  version: string,
+  build: (storageDir: string) => Promise<F>,
+): Promise<{ storageDir: string; fixture: F }> {
+  const dir = templateDir(version)
   const fixturePath = join(dir, 'fixture.json')
   try {
-    const fixture = JSON.parse(await readFile(fixturePath, 'utf8')) as Fixture
+    const fixture = JSON.parse(await readFile(fixturePath, 'utf8')) as F
     return { storageDir: join(dir, 'storage'), fixture }
   } catch {
     // Not built yet: build below.
@@ -216,7 +220,7 @@ export async function seededTemplate(): Promise<{ storageDir: string; fixture: F
   const building = `${dir}.building-${process.pid}-${Date.now()}`
   await mkdir(join(building, 'storage'), { recursive: true })
   try {
-    const fixture = await seed(join(building, 'storage'))
+    const fixture = await build(join(building, 'storage'))
     await writeFile(join(building, 'fixture.json'), JSON.stringify(fixture, null, 2))
     await rename(building, dir).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== 'ENOTEMPTY' && e.code !== 'EEXIST') throw e
@@ -224,7 +228,12 @@ export async function seededTemplate(): Promise<{ storageDir: string; fixture: F
   } finally {
     await rm(building, { recursive: true, force: true })
   }
-  return seededTemplate()
+  return cachedTemplate(version, build)
+}
+
+/** The seeded registry storage, built once per machine and fixture version. */
+export function seededTemplate(): Promise<{ storageDir: string; fixture: Fixture }> {
+  return cachedTemplate(FIXTURE_VERSION, seed)
 }
 
 /** A private copy of the seeded storage, safe to corrupt. */

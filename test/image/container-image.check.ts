@@ -51,7 +51,9 @@ async function cachedFills(url: string, count: number): Promise<void> {
   const deadline = Date.now() + 30_000
   for (;;) {
     const text = await (await fetch(`${url}/metrics`)).text()
-    const cached = Number(/^registry_mirror_fills_total\{result="cached"\} (\d+)$/m.exec(text)?.[1] ?? 0)
+    const cached = Number(
+      /^registry_mirror_fills_total\{result="cached",upstream="[^"]+"\} (\d+)$/m.exec(text)?.[1] ?? 0,
+    )
     if (cached >= count) return
     if (Date.now() > deadline) throw new Error(`${cached} of ${count} fills cached`)
     await new Promise((resolve) => setTimeout(resolve, 100))

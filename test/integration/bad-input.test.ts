@@ -1,31 +1,17 @@
-import { connect } from 'node:net'
 import t from 'tap'
 import { download, http, sha256, type HttpResult } from '../helpers/http.js'
+import { rawExchange, rawGet } from '../helpers/raw-http.js'
 import { ACCEPT_ALL } from '../helpers/seeded-images.js'
 import { startStack } from '../helpers/setup.js'
 
-/** Sends bytes as they are and reads the answer, bypassing any client-side normalisation. */
-async function send(host: string, port: number, text: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, host, () => socket.write(text))
-    let data = ''
-    socket.on('data', (chunk) => (data += chunk.toString()))
-    socket.on('close', () => {
-      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1])
-      resolve({ status, body: data.slice(data.indexOf('\r\n\r\n') + 4) })
-    })
-    socket.on('error', reject)
-  })
-}
-
-/** A GET of a request target as it is. */
-async function raw(host: string, port: number, target: string): Promise<{ status: number; body: string }> {
-  return send(host, port, `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
+/** Sends bytes as they are and reads the one answer, bypassing any client-side normalisation. */
+async function send(url: string, text: string): Promise<{ status: number; body: string }> {
+  const { responses } = await rawExchange(url, text)
+  return { status: responses[0]?.status ?? NaN, body: responses[0]?.body.toString() ?? '' }
 }
 
 t.test('bad names, tags, digests and paths get 4xx OCI errors, never a 5xx', async (t) => {
   const { upstream, mirror } = await startStack(t)
-  const url = new URL(mirror.url)
   const hex = 'a'.repeat(64)
   const cases: Array<[string, number, string]> = [
     ['/v2/../../etc/passwd/manifests/latest', 400, 'NAME_INVALID'],
@@ -49,9 +35,9 @@ t.test('bad names, tags, digests and paths get 4xx OCI errors, never a 5xx', asy
     ['/%zz', 400, 'UNSUPPORTED'],
   ]
   for (const [target, status, code] of cases) {
-    const result = await raw(url.hostname, Number(url.port), target)
+    const result = await rawGet(mirror.url, target)
     t.equal(result.status, status, `${target.slice(0, 60)} → ${status}`)
-    t.match(JSON.parse(result.body) as unknown, { errors: [{ code }] }, code)
+    t.match(JSON.parse(result.body.toString()) as unknown, { errors: [{ code }] }, code)
   }
   t.equal(
     upstream.registry.accessLog().filter((e) => e.path.includes('..') || e.path.includes('%2e')).length,
@@ -66,7 +52,7 @@ t.test('bad names, tags, digests and paths get 4xx OCI errors, never a 5xx', asy
 
 t.test('the API version check', async (t) => {
   const { mirror } = await startStack(t)
-  for (const path of ['/v2/', '/v2', '/v2/?ns=docker.io']) {
+  for (const path of ['/v2/', '/v2', `/v2/?ns=${mirror.config.upstream.name}`]) {
     const anonymous = await http(`${mirror.url}${path}`)
     t.equal(anonymous.status, 401, `${path}: a token-auth upstream makes the ping a challenge`)
     t.equal(anonymous.headers['docker-distribution-api-version'], 'registry/2.0')
@@ -78,13 +64,11 @@ t.test('the API version check', async (t) => {
 
 t.test("requests Node's HTTP parser refuses get OCI errors too, and the server goes on", async (t) => {
   const { upstream, mirror } = await startStack(t)
-  const url = new URL(mirror.url)
-  const port = Number(url.port)
-  const huge = await send(url.hostname, port, `GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`)
+  const huge = await send(mirror.url, `GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`)
   t.equal(huge.status, 431)
   t.match(JSON.parse(huge.body) as unknown, { errors: [{ code: 'UNSUPPORTED' }] })
   for (const text of ['GARBAGE\r\n\r\n', 'GET /v2/ HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n']) {
-    const refused = await send(url.hostname, port, text)
+    const refused = await send(mirror.url, text)
     t.equal(refused.status, 400, JSON.stringify(text.slice(0, 30)))
     t.match(JSON.parse(refused.body) as unknown, {
       errors: [{ code: 'UNSUPPORTED', message: 'malformed HTTP request' }],

@@ -2,55 +2,21 @@
 // dockerd with --registry-mirror and podman with a registries.conf mirror, all pulling
 // docker.io names that the mirror serves from the local upstream. They need root and the
 // Debian packages docker.io, containerd and podman.
-import { execFileSync } from 'node:child_process'
 import t, { type Test } from 'tap'
 import { ALICE } from '../helpers/credentials.js'
-import {
-  podmanFor,
-  startContainerd,
-  startDockerd,
-  type Containerd,
-  type Dockerd,
-} from '../helpers/container-engines.js'
-import { startStack } from '../helpers/setup.js'
+import { enginesUnavailable, podmanFor, startEngines, writeHostsDir } from '../helpers/container-engines.js'
+import { SECOND_NAME } from '../helpers/second-upstream.js'
+import { startStack, startTwoUpstreams } from '../helpers/setup.js'
+import { makeTempDir } from '../helpers/temp-dir.js'
 
-function missingCommands(): string[] {
-  return ['containerd', 'ctr', 'dockerd', 'docker', 'podman'].filter((command) => {
-    try {
-      execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' })
-      return false
-    } catch {
-      return true
-    }
-  })
-}
-
-/**
- * On CI (scripts/test-all.sh sets CI=true and installs the packages) the engines must run:
- * a green build has pulled through each of them. Elsewhere a machine without the packages,
- * without root or without the kernel features the daemons need is said so and skipped.
- */
-const ci = (process.env.CI ?? '') !== '' && process.env.CI !== 'false'
-const missing = missingCommands()
-const root = process.getuid?.() === 0
-if (missing.length > 0 || (!root && !ci)) {
-  t.plan(0, `needs root and ${missing.join(', ') || 'the daemons'} (apt-get install docker.io containerd podman)`)
+const unavailable = enginesUnavailable()
+if (unavailable !== undefined) {
+  t.plan(0, unavailable)
 } else {
-  const stack = await startStack(t)
+  // containerd names the registry it mirrors in ?ns=: the upstream goes by Docker Hub's name.
+  const stack = await startStack(t, { settings: { upstreamName: 'docker.io' } })
   const { upstream, mirror } = stack
-  let daemons: { containerd: Containerd; dockerd: Dockerd } | undefined
-  try {
-    const containerd = await startContainerd(mirror.url)
-    t.teardown(() => containerd.close())
-    const dockerd = await startDockerd(mirror.url, containerd)
-    t.teardown(() => dockerd.close())
-    daemons = { containerd, dockerd }
-  } catch (e) {
-    const reason = `the daemons could not start here${root ? '' : ' (not root)'}: ${(e as Error).message.split('\n')[0]!}`
-    if (ci) t.fail(`CI has the engines installed, so they must run: ${reason}`)
-    // The daemons need kernel features some sandboxes lack; that is the machine, not the mirror.
-    else t.plan(0, reason)
-  }
+  const daemons = await startEngines(t, mirror.url)
 
   if (daemons !== undefined) {
     const { containerd, dockerd } = daemons
@@ -119,6 +85,43 @@ if (missing.length > 0 || (!root && !ci)) {
       )
       await assertPrivateNotStored(t)
     })
+
+    t.test(
+      "containerd with a hosts.toml per registry, both naming the mirror, gets each registry's own image",
+      async (t) => {
+        const two = await startTwoUpstreams(t)
+        const dir = await makeTempDir('hosts-dir')
+        t.teardown(() => dir.remove())
+        await writeHostsDir(dir.path, two.mirror.url, ['docker.io', SECOND_NAME])
+        await containerd.pull('docker.io/library/small:1', undefined, dir.path)
+        await containerd.pull(`${SECOND_NAME}/library/small:1`, undefined, dir.path)
+        t.equal(await containerd.digest('docker.io/library/small:1'), two.upstream.fixture.images.small!.digest)
+        t.equal(await containerd.digest(`${SECOND_NAME}/library/small:1`), two.second.fixture.small.digest)
+        const asked = two.mirror.logs.filter((l) => l.msg === 'request' && typeof l.url === 'string')
+        t.ok(
+          asked.some((l) => (l.url as string).includes(`ns=${SECOND_NAME}`) && l.status === 200),
+          'the second registry was named by its ns and answered',
+        )
+        t.ok(two.second.registry.blobGets().length > 0, 'its blobs came from the second upstream')
+      },
+    )
+
+    t.test(
+      'podman with a mirror per registry, each by its registry prefix on the mirror, gets each one its own image',
+      async (t) => {
+        const two = await startTwoUpstreams(t)
+        // containers/image sends no ns: the mirror location carries the registry as a path prefix.
+        const podman = await podmanFor(two.mirror.host, [
+          { prefix: 'docker.io', location: 'registry-1.docker.io', mirror: `${two.mirror.host}/docker.io` },
+          { prefix: SECOND_NAME, location: SECOND_NAME, mirror: `${two.mirror.host}/${SECOND_NAME}` },
+        ])
+        t.teardown(() => podman.close())
+        await podman.pull('docker.io/library/small:1')
+        await podman.pull(`${SECOND_NAME}/library/small:1`)
+        t.equal(await podman.digest('docker.io/library/small:1'), two.upstream.fixture.images.small!.digest)
+        t.equal(await podman.digest(`${SECOND_NAME}/library/small:1`), two.second.fixture.small.digest)
+      },
+    )
 
     t.test(
       'podman pulls through its registries.conf mirror, and a private image with the login it keeps for the mirror host',

@@ -1,35 +1,10 @@
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { download } from '../helpers/http.js'
-import { freePort } from '../helpers/ports.js'
-import { startService } from '../helpers/service-process.js'
+import { spawnMirror } from '../helpers/mirror-process.js'
 import { startStack } from '../helpers/setup.js'
 import { makeTempDir } from '../helpers/temp-dir.js'
-
-const root = fileURLToPath(new URL('../..', import.meta.url))
-
-/** The real entry point in its own process, so it can die the way processes die. */
-async function spawnMirror(upstream: string, cacheDir: string) {
-  const port = await freePort()
-  const service = await startService(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'src/main.ts',
-      '--upstream',
-      upstream,
-      '--cache-dir',
-      cacheDir,
-      '--listen',
-      `127.0.0.1:${port}`,
-    ],
-    { cwd: root, ready: /registry mirror ready/ },
-  )
-  return { url: `http://127.0.0.1:${port}`, service }
-}
 
 t.test('a mirror killed mid-write leaves no partial blob, and sweeps its temp file at start', async (t) => {
   const { upstream, proxy } = await startStack(t, { faultProxy: true })
@@ -39,7 +14,7 @@ t.test('a mirror killed mid-write leaves no partial blob, and sweeps its temp fi
   const hex = blob.digest.slice('sha256:'.length)
   const finalPath = join(cache.path, 'blobs', 'sha256', hex.slice(0, 2), hex)
 
-  const first = await spawnMirror(proxy!.url, cache.path)
+  const first = await spawnMirror(['--upstream', proxy!.url, '--cache-dir', cache.path])
   t.teardown(() => first.service.kill())
   proxy!.setFault({ kind: 'throttle', bytesPerSecond: 16 * 1024 * 1024 })
   const pending = download(`${first.url}/v2/library/big/blobs/${blob.digest}`)
@@ -53,7 +28,7 @@ t.test('a mirror killed mid-write leaves no partial blob, and sweeps its temp fi
   await t.rejects(stat(finalPath), { code: 'ENOENT' }, 'and never under its digest')
 
   proxy!.setFault(undefined)
-  const second = await spawnMirror(proxy!.url, cache.path)
+  const second = await spawnMirror(['--upstream', proxy!.url, '--cache-dir', cache.path])
   t.teardown(() => second.service.close())
   t.same(await readdir(join(cache.path, 'tmp')), [], 'the restart swept it')
   const pulled = await download(`${second.url}/v2/library/big/blobs/${blob.digest}`)

@@ -143,7 +143,7 @@ t.test('the disk fills mid-blob: the client still gets its bytes, nothing partia
     { failure: 'disk_full' },
   )
   const metrics = (await http(`${mirror.url}/metrics`)).body.toString()
-  t.match(metrics, /^registry_mirror_fill_failures_total\{reason="disk_full"\} 1$/m)
+  t.match(metrics, /^registry_mirror_fill_failures_total\{reason="disk_full",upstream="[^"]+"\} 1$/m)
   const small = big.blobs.find((b) => b !== layer)!
   t.equal((await download(`${mirror.url}/v2/${big.repo}/blobs/${small.digest}`)).digest, small.digest)
   await mirror.app.mirror.blobs.settled()

@@ -33,8 +33,8 @@ t.test('manifests: exact bytes and the headers clients rely on', async (t) => {
   const notModified = await http(url, { headers: { accept: ACCEPT_ALL, 'if-none-match': `"${image.digest}"` } })
   t.equal(notModified.status, 304)
 
-  const withNs = await http(`${url}?ns=docker.io`, { headers: { accept: ACCEPT_ALL } })
-  t.equal(withNs.status, 200, "containerd's ?ns= is ignored")
+  const withNs = await http(`${url}?ns=${mirror.config.upstream.name}`, { headers: { accept: ACCEPT_ALL } })
+  t.equal(withNs.status, 200, "containerd's ?ns= naming the upstream")
   t.equal(sha256(withNs.body), image.digest)
 
   const missing = await http(`${mirror.url}/v2/${image.repo}/manifests/no-such-tag`, {

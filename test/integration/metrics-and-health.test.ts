@@ -41,21 +41,25 @@ t.test('traffic shows up in the metrics: hits, misses, bytes by source, private 
   await mirror.app.mirror.blobs.settled()
 
   const text = (await http(`${mirror.url}/metrics`)).body.toString()
+  const of = `upstream="${mirror.config.upstream.name}"`
   // The altered blob's response had started (200) before its digest failed.
-  t.equal(sample(text, 'registry_mirror_requests_total{route="blob",method="GET",status="2xx",cache="miss"}'), 3)
-  t.equal(sample(text, 'registry_mirror_requests_total{route="blob",method="GET",status="2xx",cache="hit"}'), 2)
-  t.equal(sample(text, 'registry_mirror_requests_total{route="manifest",method="GET",status="2xx",cache="bypass"}'), 1)
-  t.ok(sample(text, 'registry_mirror_sent_bytes_total{source="cache"}')! >= layer.size + shared.size)
-  t.ok(sample(text, 'registry_mirror_upstream_received_bytes_total{kind="blob"}')! >= layer.size + shared.size)
+  t.equal(sample(text, `registry_mirror_requests_total{route="blob",method="GET",status="2xx",cache="miss",${of}}`), 3)
+  t.equal(sample(text, `registry_mirror_requests_total{route="blob",method="GET",status="2xx",cache="hit",${of}}`), 2)
   t.equal(
-    sample(text, 'registry_mirror_private_cache_served_bytes_total'),
+    sample(text, `registry_mirror_requests_total{route="manifest",method="GET",status="2xx",cache="bypass",${of}}`),
+    1,
+  )
+  t.ok(sample(text, `registry_mirror_sent_bytes_total{source="cache",${of}}`)! >= layer.size + shared.size)
+  t.ok(sample(text, `registry_mirror_upstream_received_bytes_total{kind="blob",${of}}`)! >= layer.size + shared.size)
+  t.equal(
+    sample(text, `registry_mirror_private_cache_served_bytes_total{${of}}`),
     shared.size,
     'bytes saved for a private pull',
   )
-  t.equal(sample(text, 'registry_mirror_fill_failures_total{reason="digest_mismatch"}'), 1)
-  t.equal(sample(text, 'registry_mirror_fills_total{result="cached"}'), 2)
-  t.ok(sample(text, 'registry_mirror_upstream_responses_total{kind="blob",code="200"}')! >= 2)
-  t.ok(sample(text, 'registry_mirror_upstream_responses_total{kind="token",code="200"}')! >= 1)
+  t.equal(sample(text, `registry_mirror_fill_failures_total{reason="digest_mismatch",${of}}`), 1)
+  t.equal(sample(text, `registry_mirror_fills_total{result="cached",${of}}`), 2)
+  t.ok(sample(text, `registry_mirror_upstream_responses_total{kind="blob",code="200",${of}}`)! >= 2)
+  t.ok(sample(text, `registry_mirror_upstream_responses_total{kind="token",code="200",${of}}`)! >= 1)
   t.equal(sample(text, 'registry_mirror_cache_blobs'), 2)
   t.equal(sample(text, 'registry_mirror_cache_size_bytes'), layer.size + shared.size)
   t.equal(sample(text, 'registry_mirror_index_up'), 1)

@@ -76,18 +76,18 @@ t.test('public content is cached for everyone; private content passes through an
     t.equal(await mirror.app.store.stat(digest), undefined, `${digest.slice(0, 19)}… not on disk`)
     t.equal(await mirror.app.index.getBlob(digest), undefined, `${digest.slice(0, 19)}… not in the index`)
   }
-  const upstreamHost = mirror.config.upstream.host
+  const upstreamName = mirror.config.upstream.name
   const mappings = async (repo: string) => {
     // Every accept key there is: whatever the client accepted, no mapping may exist.
     const keys = Array.from({ length: 128 }, (_, key) => key.toString(16))
     const found = await Promise.all(
-      keys.map((accept) => mirror.app.index.getTag({ upstream: upstreamHost, repo, tag: '1', accept })),
+      keys.map((accept) => mirror.app.index.getTag({ upstream: upstreamName, repo, tag: '1', accept })),
     )
     return found.filter((m) => m !== undefined).length
   }
   t.equal(await mappings(secret.repo), 0, 'no tag mapping of the private repository')
   t.ok((await mappings(small.repo)) > 0, 'while the public one has one')
-  t.match(await mirror.app.index.getVerdict(mirror.config.upstream.host, secret.repo), { isPublic: false })
+  t.match(await mirror.app.index.getVerdict(mirror.config.upstream.name, secret.repo), { isPublic: false })
 
   await assertLockedOut(t, stack, 'after')
 })

@@ -5,7 +5,8 @@ import t from 'tap'
 import { ALICE } from '../helpers/credentials.js'
 import { http } from '../helpers/http.js'
 import { startPrometheus } from '../helpers/prometheus.js'
-import { startStack } from '../helpers/setup.js'
+import { SECOND_NAME } from '../helpers/second-upstream.js'
+import { startTwoUpstreams } from '../helpers/setup.js'
 import { skopeoCopy } from '../helpers/skopeo.js'
 import { makeTempDir } from '../helpers/temp-dir.js'
 import { waitFor } from '../helpers/wait.js'
@@ -22,7 +23,11 @@ interface DashboardPanel {
 
 /** Grafana's variables, as a user would have them with everything selected. */
 function concrete(expr: string): string {
-  return expr.replaceAll('$instance', '.*').replaceAll('$__rate_interval', '1m').replaceAll('$__range', '5m')
+  return expr
+    .replaceAll('$instance', '.*')
+    .replaceAll('$upstream', '.*')
+    .replaceAll('$__rate_interval', '1m')
+    .replaceAll('$__range', '5m')
 }
 
 t.test('promtool accepts the alert rules', async (t) => {
@@ -31,7 +36,7 @@ t.test('promtool accepts the alert rules', async (t) => {
 })
 
 t.test('every dashboard panel returns data from a real Prometheus scraping a live mirror', async (t) => {
-  const { upstream, mirror } = await startStack(t, { settings: { metricsTopRepositories: 10 } })
+  const { upstream, mirror } = await startTwoUpstreams(t, { metricsTopRepositories: 10 })
   const prometheus = await startPrometheus(mirror.host, rulesPath)
   t.teardown(() => prometheus.close())
 
@@ -39,6 +44,7 @@ t.test('every dashboard panel returns data from a real Prometheus scraping a liv
   t.teardown(out.remove)
   await skopeoCopy(`${mirror.host}/library/small:1`, out.path)
   await skopeoCopy(`${mirror.host}/library/small:1`, out.path)
+  await skopeoCopy(`${mirror.host}/${SECOND_NAME}/library/small:1`, out.path)
   await skopeoCopy(`${mirror.host}/private/alice/secret:1`, out.path, [
     '--src-creds',
     `${ALICE.user}:${ALICE.password}`,
@@ -73,6 +79,10 @@ t.test('every dashboard panel returns data from a real Prometheus scraping a liv
       }
     }
   }
+
+  const upstreams = await prometheus.query('group by (upstream) (registry_mirror_requests_total)')
+  const names = upstreams.result.map((r) => (r as { metric: { upstream?: string } }).metric.upstream)
+  t.ok(names.includes('docker.io') && names.includes(SECOND_NAME), 'the upstream variable lists both upstreams')
 
   const rules = await http(`${prometheus.url}/api/v1/rules`)
   const groups = (JSON.parse(rules.body.toString()) as { data: { groups: Array<{ rules: unknown[] }> } }).data.groups

@@ -69,7 +69,10 @@ t.test('a second replica is served by its peer, not the upstream', async (t) => 
   await skopeoCopy(`${b.host}/${image.repo}:1`, out.path)
   await verifyDirLayout(out.path)
   t.equal(upstream.registry.blobGets().length, before, 'no blob fetched from the upstream again')
-  t.match((await http(`${b.url}/metrics`)).body.toString(), /^registry_mirror_sent_bytes_total\{source="peer"\} [1-9]/m)
+  t.match(
+    (await http(`${b.url}/metrics`)).body.toString(),
+    /^registry_mirror_sent_bytes_total\{source="peer",upstream="[^"]+"\} [1-9]/m,
+  )
   t.ok(
     a.logs.some((l) => l.msg === 'request' && String(l.url).startsWith('/_peer/blobs/')),
     'a served its peer',

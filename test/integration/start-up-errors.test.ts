@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { makeTempDir } from '../helpers/temp-dir.js'
+import { makeTestCa } from '../helpers/tls-ca.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -47,4 +48,25 @@ t.test('a cache dir that cannot be made, or a port in use: one line that says wh
   const inUse = await start(['--cache-dir', join(dir.path, 'cache'), '--listen', `127.0.0.1:${port}`])
   t.equal(inUse.code, 1)
   t.match(inUse.stderr, /cannot start: listen EADDRINUSE/)
+})
+
+t.test('TLS files that will not do: one line that names the file and says why, exit 1', async (t) => {
+  const ca = await makeTestCa()
+  t.teardown(ca.remove)
+  const one = await ca.issue('one')
+  const dir = await makeTempDir('start-up')
+  t.teardown(dir.remove)
+  const serve = (cert: string, key: string) =>
+    start(['--cache-dir', join(dir.path, 'cache'), '--listen', '127.0.0.1:0', '--tls-cert', cert, '--tls-key', key])
+  const cases: Array<[string, string, string, RegExp]> = [
+    ['a missing file', join(dir.path, 'missing.crt'), one.keyFile, /TLS certificate .*missing\.crt: ENOENT/],
+    ['a key for a certificate', one.keyFile, one.keyFile, /TLS certificate .*one\.key: not a PEM certificate$/],
+  ]
+  for (const [what, cert, key, reason] of cases) {
+    const result = await serve(cert, key)
+    t.equal(result.code, 1, what)
+    t.match(result.stderr.trim(), /^registry-mirror: cannot start: /, what)
+    t.match(result.stderr.trim(), reason, what)
+    t.equal(result.stderr.trim().split('\n').length, 1, `${what}: one line, no stack`)
+  }
 })

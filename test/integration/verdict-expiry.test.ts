@@ -48,7 +48,7 @@ t.test('a repository that turns private upstream stops being served from cache o
   t.equal(anonymous.status, 401, 'after it, an anonymous client is refused')
   const blob = await http(`${mirror.url}/v2/public/app/blobs/${layer.digest}`)
   t.equal(blob.status, 401, 'even for a blob the cache holds')
-  t.match(await mirror.app.index.getVerdict(mirror.config.upstream.host, 'public/app'), { isPublic: false })
+  t.match(await mirror.app.index.getVerdict(mirror.config.upstream.name, 'public/app'), { isPublic: false })
 
   const token = await tokenVia(mirror.url, 'public/app', ALICE)
   const allowed = await http(`${mirror.url}/v2/public/app/blobs/${layer.digest}`, { headers: bearer(token) })
@@ -77,5 +77,5 @@ t.test('an auth service that refuses the anonymous check makes the repository pr
   clock += 601_000
   const refused = await http(`${mirror.url}/v2/${small.repo}/manifests/1`, { headers: { accept: ACCEPT_ALL } })
   t.equal(refused.status, 401, "the auth service's refusal is a verdict, so the old one does not stand")
-  t.match(await mirror.app.index.getVerdict(mirror.config.upstream.host, small.repo), { isPublic: false })
+  t.match(await mirror.app.index.getVerdict(mirror.config.upstream.name, small.repo), { isPublic: false })
 })

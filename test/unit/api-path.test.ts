@@ -1,5 +1,13 @@
 import t from 'tap'
-import { blobPath, manifestPath, parseApiPath, referrersPath, tagListPath } from '../../src/oci/api-path.js'
+import {
+  apiPathKind,
+  blobPath,
+  manifestPath,
+  parseApiPath,
+  referrersPath,
+  repositoryOf,
+  tagListPath,
+} from '../../src/oci/api-path.js'
 
 const d = 'sha256:' + 'a'.repeat(64)
 
@@ -38,4 +46,70 @@ t.test('the paths the mirror asks an upstream for name the endpoint they mean', 
   ]
   for (const [path, expected] of table) t.same(parseApiPath(path), expected, path)
   t.equal(blobPath('library/alpine', d), `/v2/library/alpine/blobs/${d}`)
+})
+
+t.test('names and references are percent-decoded; an encoded slash never makes the endpoint', async (t) => {
+  const encoded = d.replace(':', '%3A')
+  const table: Array<[string, ReturnType<typeof parseApiPath>]> = [
+    [`/v2/library/alpine/manifests/${encoded}`, { kind: 'manifest', name: 'library/alpine', reference: d }],
+    [
+      `/v2/library/alpine/manifests/${d.replace(':', '%3a')}`,
+      { kind: 'manifest', name: 'library/alpine', reference: d },
+    ],
+    [`/v2/library/alpine/blobs/${encoded}`, { kind: 'blob', name: 'library/alpine', digest: d }],
+    [`/v2/x/referrers/${encoded}?artifactType=a`, { kind: 'referrers', name: 'x', digest: d }],
+    ['/v2/libr%61ry/alpine/manifests/%31', { kind: 'manifest', name: 'library/alpine', reference: '1' }],
+    // Distribution decodes the whole path before routing: `library%2Falpine` is `library/alpine` there too.
+    ['/v2/library%2Falpine/manifests/latest', { kind: 'manifest', name: 'library/alpine', reference: 'latest' }],
+    ['/v2/library%2falpine/tags/list', { kind: 'tags', name: 'library/alpine' }],
+    // The endpoint is found on the path as sent.
+    ['/v2/library/alpine/manifests%2Flatest', { kind: 'other' }],
+    [`/v2/library/alpine/blobs%2F${d}`, { kind: 'other' }],
+    ['/v2/x/tags%2Flist', { kind: 'other' }],
+    ['/v2/a/manifests/b%2Fc', { kind: 'manifest', name: 'a', reference: 'b/c' }],
+    // Decoded, then refused by the name and reference grammars.
+    ['/v2/..%2F..%2Fetc/manifests/x', { kind: 'manifest', name: '../../etc', reference: 'x' }],
+    ['/v2/%2e%2e/x/manifests/latest', { kind: 'manifest', name: '../x', reference: 'latest' }],
+    ['/v2/x/manifests/%00', { kind: 'manifest', name: 'x', reference: '\0' }],
+  ]
+  for (const [url, expected] of table) {
+    t.same(parseApiPath(url), expected, url)
+    t.equal(apiPathKind(url), expected.kind, `${url}: its kind`)
+  }
+})
+
+t.test('a segment that does not decode is an invalid name, digest or tag', async (t) => {
+  const table: Array<[string, string, ReturnType<typeof parseApiPath>['kind']]> = [
+    ['/v2/%zz/manifests/1', 'NAME_INVALID', 'manifest'],
+    ['/v2/library/a%C0%AF/blobs/' + d, 'NAME_INVALID', 'blob'],
+    ['/v2/x%/tags/list', 'NAME_INVALID', 'tags'],
+    ['/v2/x/manifests/1%', 'TAG_INVALID', 'manifest'],
+    ['/v2/x/manifests/latest%zz', 'TAG_INVALID', 'manifest'],
+    ['/v2/x/manifests/sha256%3A%zz', 'DIGEST_INVALID', 'manifest'],
+    ['/v2/x/manifests/sha256:%E0%A4%A', 'DIGEST_INVALID', 'manifest'],
+    ['/v2/x/blobs/sha256:%zz', 'DIGEST_INVALID', 'blob'],
+    ['/v2/x/referrers/%', 'DIGEST_INVALID', 'referrers'],
+  ]
+  for (const [url, code, kind] of table) {
+    t.throws(() => parseApiPath(url), { name: 'MirrorError', code, status: 400 }, url)
+    t.equal(apiPathKind(url), kind, `${url}: its kind, without decoding`)
+  }
+})
+
+t.test('the repository of any request, pushes and upload sessions included', async (t) => {
+  const table: Array<[string, string | undefined]> = [
+    ['/v2/', undefined],
+    ['/v2/_catalog?n=10', undefined],
+    ['/v2/ghcr.io/org/app/manifests/1?ns=ghcr.io', 'ghcr.io/org/app'],
+    ['/v2/library/alpine/blobs/' + d, 'library/alpine'],
+    ['/v2/x/tags/list', 'x'],
+    ['/v2/x/referrers/' + d, 'x'],
+    ['/v2/a/b/blobs/uploads/', 'a/b'],
+    ['/v2/a/b/blobs/uploads/?mount=' + d + '&from=c', 'a/b'],
+    ['/v2/a/b/blobs/uploads/1234-uuid?_state=xyz', 'a/b'],
+    ['/v2/a/blobs/uploads', 'a'],
+    ['/v2/x/blobs/uploads/manifests/1', 'x/blobs/uploads'],
+    ['/v2/x/manifests/', undefined],
+  ]
+  for (const [url, expected] of table) t.equal(repositoryOf(url), expected, url)
 })

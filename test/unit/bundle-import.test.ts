@@ -33,16 +33,16 @@ t.test('a layout imports: blobs, records, tag mappings for every client, public 
   t.equal(report.added.blobs, 7, 'index, two manifests, two configs, two layers')
   t.equal(report.present.blobs, 0)
   const tag = await c.index.getTag({
-    upstream: hub.host,
+    upstream: hub.name,
     repo: 'library/multi',
     tag: '1',
     accept: acceptKey(ACCEPT_ALL),
   })
   t.match(tag, { digest: l.list.digest, mediaType: OCI_INDEX, size: l.list.size, checkedAt: 0 })
   t.equal(report.images[0]?.tagMappings, 64, 'every accept set that holds the OCI index type')
-  t.same(await c.index.getVerdict(hub.host, 'library/multi'), { isPublic: true, checkedAt: 0 })
+  t.same(await c.index.getVerdict(hub.name, 'library/multi'), { isPublic: true, checkedAt: 0 })
   t.match(await c.store.stat(l.list.digest), { mediaType: OCI_INDEX }, 'a manifest keeps its type on disk')
-  t.match(await c.index.getBlob(l.arm64.digest), { size: l.arm64.size, upstream: hub.host })
+  t.match(await c.index.getBlob(l.arm64.digest), { size: l.arm64.size, upstream: hub.name })
 
   const again = await importBundle(c.deps, dirEntries(l.dir))
   t.same([again.added.blobs, again.present.blobs], [0, 7], 'a second import finds everything there')

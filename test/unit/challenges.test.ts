@@ -63,5 +63,12 @@ t.test('the ping: 200 without token auth or with credentials, else a challenge n
     code: 'UNAVAILABLE',
     status: 503,
   })
-  await t.rejects(auth({ kind: 'none' }).token({ method: 'GET', query: '' }), { code: 'UNSUPPORTED', status: 404 })
+  for (const scheme of [{ kind: 'none' }, { kind: 'basic', challenge: 'Basic realm="r"' }] as const) {
+    const local = await auth(scheme).token({ method: 'GET', query: 'scope=repository:x:pull' })
+    t.match(
+      JSON.parse(local.body.toString()),
+      { token: /^registry-mirror-local\./ },
+      `${scheme.kind}: no realm, a local token`,
+    )
+  }
 })

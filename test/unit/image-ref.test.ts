@@ -4,9 +4,9 @@ import { OperatorError } from '../../src/errors.js'
 import { imageName, resolveImage, type ImageUpstream } from '../../src/oci/image-ref.js'
 import { testConfig } from '../helpers/mirror.js'
 
-const hub: ImageUpstream = { name: 'docker.io', host: 'registry-1.docker.io', defaultNamespace: 'library' }
-const ghcr: ImageUpstream = { name: 'ghcr.io', host: 'ghcr.io', defaultNamespace: '' }
-const local: ImageUpstream = { name: 'localhost:5000', host: 'localhost:5000', defaultNamespace: '' }
+const hub: ImageUpstream = { name: 'docker.io', defaultNamespace: 'library' }
+const ghcr: ImageUpstream = { name: 'ghcr.io', defaultNamespace: '' }
+const local: ImageUpstream = { name: 'localhost:5000', defaultNamespace: '' }
 const upstreams = [hub, ghcr, local]
 const D = `sha256:${'ab'.repeat(32)}`
 
@@ -71,11 +71,21 @@ t.test('bad references are one clear operator error', async (t) => {
   }
 })
 
-t.test('today the one upstream is named docker.io for Docker Hub, else host[:port]', async (t) => {
+t.test('the upstreams are those of the config, named as requests route to them', async (t) => {
   const [dockerHub] = upstreamsOf(testConfig('https://registry-1.docker.io', '/tmp/x'))
-  t.same(dockerHub, { name: 'docker.io', host: 'registry-1.docker.io', defaultNamespace: 'library' })
-  const [other] = upstreamsOf(testConfig('http://127.0.0.1:5000', '/tmp/x'))
-  t.same(other, { name: '127.0.0.1:5000', host: '127.0.0.1:5000', defaultNamespace: '' })
-  t.equal(resolveImage('library/small:1', [other!]).repo, 'library/small')
-  t.equal(resolveImage('127.0.0.1:5000/library/small:1', [other!]).tag, '1')
+  t.match(dockerHub, { name: 'docker.io', defaultNamespace: 'library' })
+  const config = testConfig('http://127.0.0.1:5000', '/tmp/x', { upstreams: 'ghcr.io=https://ghcr.io' })
+  const upstreams = upstreamsOf(config)
+  t.same(
+    upstreams.map((u) => [u.name, u.defaultNamespace]),
+    [
+      ['127.0.0.1:5000', ''],
+      ['ghcr.io', ''],
+    ],
+  )
+  t.equal(resolveImage('library/small:1', upstreams).upstream.name, '127.0.0.1:5000', 'no prefix: the default')
+  t.equal(resolveImage('127.0.0.1:5000/library/small:1', upstreams).tag, '1')
+  t.equal(resolveImage('ghcr.io/org/app:2', upstreams).upstream.name, 'ghcr.io', 'the prefix picks the upstream')
+  t.equal(resolveImage('GHCR.IO/org/app', upstreams).repo, 'org/app')
+  t.throws(() => resolveImage('docker.io/library/alpine', upstreams), /registry docker\.io is not served/)
 })

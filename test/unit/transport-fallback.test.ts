@@ -44,7 +44,7 @@ async function client(t: Test, baseUrl: string) {
     pooled.close()
     await dispatcher.close()
   })
-  const observer = upstreamObserver(createMetrics(registry))
+  const observer = upstreamObserver(createMetrics(registry, ['registry.test']), 'registry.test')
   const tokens = new TokenService(dispatcher, 'test', 2000, observer)
   const upstream = new UpstreamClient({ baseUrl, dispatcher, pooled, tokens, userAgent: 'test', observer })
   const fallbacks = async () => {

@@ -17,7 +17,8 @@ export type Probe = { kind: 'manifest'; reference: string } | { kind: 'blob'; di
 export interface AccessVerdictsDeps {
   upstream: UpstreamClient
   index: Index
-  upstreamHost: string
+  /** The upstream's name: verdicts are kept under it. */
+  upstreamName: string
   ttlMs: number
   telemetry: Telemetry
   now: () => number
@@ -38,8 +39,8 @@ export class AccessVerdicts {
   constructor(private readonly deps: AccessVerdictsDeps) {}
 
   async check(ctx: RequestContext, repo: string, probe: Probe): Promise<Access> {
-    const { index, upstreamHost, ttlMs, now } = this.deps
-    const known = await index.getVerdict(upstreamHost, repo).catch((e: unknown) => {
+    const { index, upstreamName, ttlMs, now } = this.deps
+    const known = await index.getVerdict(upstreamName, repo).catch((e: unknown) => {
       this.deps.telemetry.indexError('get_verdict')
       ctx.log.warn({ err: e }, 'index unavailable for verdict lookup')
       return undefined
@@ -66,7 +67,7 @@ export class AccessVerdicts {
     else if (status === 401 || status === 403 || status === 404) access = 'private'
     else throw new UpstreamStatusError(status, {}, Buffer.alloc(0))
     await this.deps.index
-      .putVerdict(this.deps.upstreamHost, repo, { isPublic: access === 'public', checkedAt: this.deps.now() })
+      .putVerdict(this.deps.upstreamName, repo, { isPublic: access === 'public', checkedAt: this.deps.now() })
       .catch(() => this.deps.telemetry.indexError('put_verdict'))
     return access
   }

@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici'
 import { formCarriesCredentials, issueMirrorLocalToken, type ClientCredentials } from '../../auth/client-credentials.js'
 import { relayTokenRequest, type TokenAnswer, type TokenRequest } from '../../auth/token-relay.js'
+import { rewriteTokenRequest } from '../../auth/token-scope.js'
 import { formatChallenges, rewriteBearerRealm } from '../../auth/www-authenticate.js'
 import { MirrorError, UpstreamUnavailableError } from '../../errors.js'
 import type { UpstreamObserver } from '../../http/upstream-observer.js'
@@ -58,21 +59,25 @@ export class RegistryAuth {
   }
 
   /**
-   * Answers a client's token request: the real realm's answer, unchanged. When the realm
+   * Answers a client's token request: the real realm's answer, unchanged. The scopes
+   * name repositories as the client does (`ghcr.io/org/app`, `alpine`) and go to the realm
+   * as `rename` names them there, with the upstream's own `service`. When the realm
    * cannot be reached, an anonymous client gets a mirror-local token (the mirror never
    * forwards it upstream) so cached public content keeps flowing; a client with
    * credentials gets a clear 503 rather than a token that would pretend they were checked.
+   * An upstream without token auth has no realm: a client another upstream's challenge
+   * (the ping's) sent here gets a mirror-local token, and its requests go on as
+   * anonymous.
    */
-  async token(request: TokenRequest): Promise<TokenAnswer> {
+  async token(request: TokenRequest, rename: (name: string) => string = (name) => name): Promise<TokenAnswer> {
     const scheme = await this.deps.upstream.authScheme()
-    if (scheme.kind === 'none' || scheme.kind === 'basic') {
-      throw new MirrorError('UNSUPPORTED', 404, 'the upstream does not use token auth')
-    }
+    if (scheme.kind === 'none' || scheme.kind === 'basic') return localToken()
     const hasCredentials = request.authorization !== undefined || formCarriesCredentials(request.body)
     if (scheme.kind === 'bearer') {
       try {
         const { timeoutMs, userAgent, observer } = this.deps
-        return await relayTokenRequest(this.deps.dispatcher, scheme.realm, request, { timeoutMs, userAgent, observer })
+        const relayed = rewriteTokenRequest(request, rename, scheme.service)
+        return await relayTokenRequest(this.deps.dispatcher, scheme.realm, relayed, { timeoutMs, userAgent, observer })
       } catch (e) {
         if (!(e instanceof UpstreamUnavailableError) || hasCredentials) throw realmUnavailable(e)
       }

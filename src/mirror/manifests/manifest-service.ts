@@ -6,7 +6,7 @@ import { tagKeyString, type Index, type TagKey, type TagRecord } from '../../cac
 import { errors, UpstreamContentError, UpstreamStatusError, UpstreamUnavailableError } from '../../errors.js'
 import { manifestPath } from '../../oci/api-path.js'
 import { tryParseDigest, type Digest } from '../../oci/digest.js'
-import { ACCEPT_ALL_MANIFESTS, acceptHeaderFor, acceptKey } from '../../oci/media-types.js'
+import { ACCEPT_ALL_MANIFESTS, acceptHeaderFor, acceptKey, isSchema1 } from '../../oci/media-types.js'
 import { referenceText, type Reference } from '../../oci/reference.js'
 import type { UpstreamAuth, UpstreamClient, UpstreamResponse } from '../../upstream/upstream-client.js'
 import type { AccessVerdicts } from '../access/access-verdicts.js'
@@ -21,6 +21,13 @@ import { isFailingStatus, statusError } from '../upstream-errors.js'
 /** Manifests are read far more often than layers and are tiny: keep the hot ones in memory. */
 const MEMORY_CACHE_BYTES = 32 * 1024 * 1024
 
+/** Verified manifest bodies by digest, shared by every upstream: a digest is the same bytes anywhere. */
+export type ManifestBodies = LRUCache<string, Buffer>
+
+export function manifestBodies(): ManifestBodies {
+  return new LRUCache<string, Buffer>({ maxSize: MEMORY_CACHE_BYTES, sizeCalculation: (b) => Math.max(1, b.length) })
+}
+
 interface Resolved {
   record: TagRecord
   outcome: CacheOutcome
@@ -32,7 +39,10 @@ export interface ManifestServiceDeps {
   store: BlobStore
   index: Index
   verdicts: AccessVerdicts
-  upstreamHost: string
+  /** The upstream's name: tag mappings and blob records are kept under it. */
+  upstreamName: string
+  /** The hot manifests of every upstream. */
+  bodies: ManifestBodies
   tagTtlMs: number
   telemetry: Telemetry
   cacheGrew: () => void
@@ -51,10 +61,6 @@ const MIRROR: UpstreamAuth = { kind: 'mirror' }
  * one client's abort signal; the upstream timeouts bound them instead.
  */
 export class ManifestService {
-  private readonly bodies = new LRUCache<string, Buffer>({
-    maxSize: MEMORY_CACHE_BYTES,
-    sizeCalculation: (b) => Math.max(1, b.length),
-  })
   private readonly tagFlights = new SingleFlight<Resolved>()
   private readonly digestFlights = new SingleFlight<ManifestResult>()
 
@@ -71,7 +77,7 @@ export class ManifestService {
     const access = await this.deps.verdicts.check(ctx, repo, probe)
     if (access === 'private') return passThroughManifest(this.deps.upstream, ctx, repo, reference, accept, wantBody)
     if (reference.kind === 'digest') return this.byDigest(ctx, repo, reference.digest, wantBody)
-    const key: TagKey = { upstream: this.deps.upstreamHost, repo, tag: reference.tag, accept: acceptKey(accept) }
+    const key: TagKey = { upstream: this.deps.upstreamName, repo, tag: reference.tag, accept: acceptKey(accept) }
     const known = await this.deps.index.getTag(key).catch((e: unknown) => {
       this.deps.telemetry.indexError('get_tag')
       ctx.log.warn({ err: e }, 'index unavailable for tag lookup')
@@ -91,6 +97,18 @@ export class ManifestService {
     // The bytes as cached, with the type and length they were stored with.
     const stored = await this.byDigest(ctx, repo, parseKnownDigest(record.digest), true)
     return { ...head, mediaType: stored.mediaType, size: stored.size, body: stored.body }
+  }
+
+  /**
+   * A tag pushed or deleted through the mirror: every mapping of it goes, whatever the
+   * clients accepted, so the next pull asks the upstream at once instead of serving the
+   * old digest until the TTL runs out.
+   */
+  async tagChanged(ctx: Pick<RequestContext, 'log'>, repo: string, tag: string): Promise<void> {
+    await this.deps.index.deleteTags(this.deps.upstreamName, repo, tag).catch((e: unknown) => {
+      this.deps.telemetry.indexError('delete_tags')
+      ctx.log.warn({ err: e, repo, tag }, 'changed tag not forgotten; it is re-checked after the tag TTL')
+    })
   }
 
   private async byDigest(
@@ -118,9 +136,9 @@ export class ManifestService {
       await this.remember(ctx, { digest, mediaType, size })
     }
     if (!wantBody) return { digest, mediaType, size, outcome: 'hit', private: false }
-    const body = this.bodies.get(digest) ?? (await this.deps.store.read(digest))
+    const body = this.deps.bodies.get(digest) ?? (await this.deps.store.read(digest))
     if (body === undefined) return undefined
-    this.bodies.set(digest, body)
+    this.deps.bodies.set(digest, body)
     return { digest, mediaType, size, body, outcome: 'hit', private: false }
   }
 
@@ -135,7 +153,8 @@ export class ManifestService {
     })
     const fetched = await readVerifiedManifest(response, digest)
     this.deps.telemetry.upstreamBytes('manifest', fetched.size)
-    await this.keep(ctx, fetched)
+    if (isSchema1(fetched.mediaType)) passedThrough(ctx, repo, fetched)
+    else await this.keep(ctx, fetched)
     return { ...fetched, outcome: 'miss', private: false }
   }
 
@@ -166,13 +185,19 @@ export class ManifestService {
       throw e
     }
     this.deps.telemetry.upstreamBytes('manifest', fetched.size)
-    await this.keep(ctx, fetched)
     const record = {
       digest: fetched.digest,
       mediaType: fetched.mediaType,
       size: fetched.size,
       checkedAt: this.deps.now(),
     }
+    if (isSchema1(fetched.mediaType)) {
+      passedThrough(ctx, key.repo, fetched)
+      // Whatever the tag named for these clients before, it is schema 1 now, and not kept.
+      if (known !== undefined) await this.deps.index.deleteTag(key).catch(() => {})
+      return { record, outcome: 'miss', body: fetched.body }
+    }
+    await this.keep(ctx, fetched)
     await this.saveTag(ctx, key, record)
     return { record, outcome: 'miss', body: fetched.body }
   }
@@ -199,7 +224,8 @@ export class ManifestService {
     if (response.status === 200) {
       await response.body.dump()
       const record = headRecord(response, this.deps.now())
-      if (record === undefined) return undefined
+      // Schema 1 is never mapped (see passedThrough): its GET decides.
+      if (record === undefined || isSchema1(record.mediaType)) return undefined
       await this.saveTag(ctx, key, record)
       const same = known?.digest === record.digest
       return { record, outcome: same ? 'revalidated' : 'miss' }
@@ -222,13 +248,13 @@ export class ManifestService {
 
   /** Keeps a verified manifest in memory, on disk and in the index; failures only cost caching. */
   private async keep(ctx: RequestContext, m: ManifestBody): Promise<void> {
-    this.bodies.set(m.digest, m.body)
+    this.deps.bodies.set(m.digest, m.body)
     try {
       const writer = await this.deps.store.createWriter({
         digest: m.digest,
         size: m.size,
         mediaType: m.mediaType,
-        upstream: this.deps.upstreamHost,
+        upstream: this.deps.upstreamName,
       })
       try {
         await pipeline(Readable.from([m.body]), writer)
@@ -244,7 +270,7 @@ export class ManifestService {
   }
 
   private async remember(ctx: RequestContext, m: { digest: string; mediaType: string; size: number }): Promise<void> {
-    const record = { ...m, upstream: this.deps.upstreamHost, lastAccess: this.deps.now() }
+    const record = { ...m, upstream: this.deps.upstreamName, lastAccess: this.deps.now() }
     await this.deps.index.putBlob(record).catch((e: unknown) => {
       this.deps.telemetry.indexError('put_blob')
       ctx.log.warn({ err: e, digest: m.digest }, 'manifest not indexed')
@@ -257,6 +283,17 @@ export class ManifestService {
       ctx.log.warn({ err: e }, 'tag mapping not indexed')
     })
   }
+}
+
+/**
+ * Schema 1 manifests are served as the upstream sent them and kept nowhere, neither their
+ * bytes nor a tag mapping to them. Their digest is not the digest of their bytes (see
+ * oci/schema1.ts), and the blob store holds bytes only under the digest they hash to; and
+ * a registry converting a manifest list for an old client signs each answer anew, so
+ * there are no fixed bytes to keep. The clients that still ask for them are few.
+ */
+function passedThrough(ctx: RequestContext, repo: string, m: ManifestBody): void {
+  ctx.log.info({ repo, digest: m.digest, mediaType: m.mediaType }, 'schema 1 manifest passed through uncached')
 }
 
 /**

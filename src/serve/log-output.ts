@@ -1,0 +1,45 @@
+import type { LogFormat } from '../config/schema.js'
+
+/**
+ * Fields of the one line per request (server/request-record.ts), said in its message
+ * instead; no other line has them.
+ */
+const REQUEST_FIELDS = ['method', 'url', 'status', 'outcome', 'ms'] as const
+
+/** `auto` is pretty for a person at a terminal, JSON lines for a collector. */
+export function isPretty(format: LogFormat, stdoutIsTerminal: boolean): boolean {
+  return format === 'pretty' || (format === 'auto' && stdoutIsTerminal)
+}
+
+const text = (value: unknown): string => (typeof value === 'string' || typeof value === 'number' ? String(value) : '-')
+
+/** `GET /v2/library/alpine/manifests/3.19 200 hit 4 ms` for a request line; other messages as they are. */
+export function messageOf(log: Record<string, unknown>, messageKey: string): string {
+  const message = text(log[messageKey])
+  if (message !== 'request') return message
+  return REQUEST_FIELDS.map((field) => text(log[field])).join(' ') + ' ms'
+}
+
+/**
+ * What the app's logger writes to, beyond its level and redaction (which apply before any
+ * output): nothing for pino's JSON lines on stdout, or pino-pretty's stream, loaded only
+ * when used. One line per entry, the other fields after the message; errors keep their
+ * stack on the lines below. Written synchronously, so the last lines before an exit are seen.
+ */
+export async function logOutput(
+  pretty: boolean,
+  destination: NodeJS.WritableStream | number = 1,
+): Promise<Record<string, unknown>> {
+  if (!pretty) return {}
+  const { PinoPretty } = await import('pino-pretty')
+  return {
+    stream: PinoPretty({
+      destination,
+      translateTime: 'SYS:HH:MM:ss.l',
+      ignore: ['pid', 'hostname', ...REQUEST_FIELDS].join(','),
+      singleLine: true,
+      messageFormat: messageOf,
+      sync: true,
+    }),
+  }
+}
