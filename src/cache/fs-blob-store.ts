@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto'
-import { createReadStream } from 'node:fs'
+import { createReadStream, stat as statCallback, type Stats } from 'node:fs'
 import { pipeline } from 'node:stream/promises'
-import { mkdir, open, opendir, readdir, readFile, rm, stat, unlink, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, rm, stat, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
 import { createDigester, parseDigest } from '../oci/digest.js'
 import type { BlobStore, BlobWriter, ExpectedBlob, OpenBlob, StoredBlob, WriterOptions } from './blob-store.js'
+import { mapConcurrently } from './concurrency.js'
 import { FsBlobWriter, throwAsDiskFull } from './fs-blob-writer.js'
 import { parseRecord } from './records.js'
 
@@ -129,19 +130,57 @@ export class FsBlobStore implements BlobStore {
   }
 
   async *list(): AsyncIterable<StoredBlob> {
+    for await (const batch of this.scan()) yield* batch
+  }
+
+  /**
+   * A directory at a time: its names from one readdir, a stat per file run a few at a
+   * time, and the meta file read only where the listing shows one (manifests). A file
+   * gone between the listing and its stat is left out.
+   */
+  async *scan(): AsyncIterable<StoredBlob[]> {
     for (const algorithm of await readdirIfAny(this.blobsDir)) {
-      for (const prefix of await readdirIfAny(join(this.blobsDir, algorithm))) {
-        const dir = await opendir(join(this.blobsDir, algorithm, prefix)).catch(() => undefined)
-        if (dir === undefined) continue
-        for await (const entry of dir) {
-          if (!entry.isFile() || entry.name.endsWith(META_SUFFIX)) continue
-          const stored = await this.stat(`${algorithm}:${entry.name}`).catch(() => undefined)
-          if (stored !== undefined) yield stored
-        }
+      for (const prefix of (await readdirIfAny(join(this.blobsDir, algorithm))).sort()) {
+        const dir = join(this.blobsDir, algorithm, prefix)
+        const entries = await readdir(dir, { withFileTypes: true }).catch(() => [])
+        const metas = new Set(entries.filter((e) => e.name.endsWith(META_SUFFIX)).map((e) => e.name))
+        const files = entries.filter((e) => e.isFile() && !e.name.endsWith(META_SUFFIX)).map((e) => e.name)
+        const found = await mapConcurrently(files, STATS_IN_FLIGHT, (name) =>
+          this.statListed(dir, `${algorithm}:${name}`, metas.has(name + META_SUFFIX)),
+        )
+        const batch = found.filter((blob) => blob !== undefined)
+        if (batch.length > 0) yield batch
       }
     }
   }
+
+  private async statListed(dir: string, digest: string, hasMeta: boolean): Promise<StoredBlob | undefined> {
+    const path = join(dir, digest.slice(digest.indexOf(':') + 1))
+    try {
+      const [info, meta] = await Promise.all([statFast(path), hasMeta ? readMeta(path) : {}])
+      return { digest, size: info.size, mtimeMs: info.mtimeMs, ...meta }
+    } catch {
+      return undefined
+    }
+  }
 }
+
+/**
+ * fs.stat with a callback: measured a third faster than fs.promises.stat, which the walk
+ * of a million files at start-up feels (bench/scale.ts).
+ */
+function statFast(path: string): Promise<Stats> {
+  return new Promise((resolve, reject) => {
+    statCallback(path, (e, info) => (e === null ? resolve(info) : reject(e)))
+  })
+}
+
+/**
+ * Stats in flight at once while listing: enough to keep the thread pool's 4 threads busy
+ * and the disk's queue full when inodes are not cached, few enough that a request's own
+ * file operations wait behind a short queue.
+ */
+const STATS_IN_FLIGHT = 32
 
 /** An open file as an OpenBlob; also used for files that are still being written. */
 export function openBlob(handle: FileHandle, size: number): OpenBlob {

@@ -34,6 +34,8 @@ export interface MirrorDeps {
   observer: UpstreamObserver
   telemetry: Telemetry
   bound: CacheBound
+  /** Eviction waits for it: until the index matches the disk, its totals fall short. */
+  evictionReady?: Promise<unknown>
   peers: Peers
   peerClient: PeerClient | undefined
   log: Logger
@@ -60,6 +62,7 @@ export class Mirror {
       inUse: (digest) => this.blobs.inUse(digest),
       telemetry,
       log: deps.log,
+      ready: deps.evictionReady,
     })
     const cacheGrew = () => {
       void this.evictor.check()

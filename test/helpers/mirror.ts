@@ -32,6 +32,12 @@ export interface MirrorOptions {
   now?: () => number
   /** A port chosen beforehand (a replica must know its address before it starts). */
   port?: number
+  /**
+   * Awaited between batches of the start-up walk of the cache dir. Given, startMirror
+   * returns at once; without it, once the index has caught up with the disk (tests
+   * about anything else then see the records of a restarted mirror's cache).
+   */
+  reconcilePause?: () => Promise<void>
 }
 
 /** A config as a user would write it: flags over defaults, validated by the real loader. */
@@ -67,8 +73,14 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
       callback()
     },
   })
-  const app = await buildApp(config, { logger: { stream: sink }, index: options.index, now: options.now })
+  const app = await buildApp(config, {
+    logger: { stream: sink },
+    index: options.index,
+    now: options.now,
+    reconcilePause: options.reconcilePause,
+  })
   await app.server.listen({ host: '127.0.0.1', port: options.port ?? 0 })
+  if (options.reconcilePause === undefined) await app.catchUp.idle()
   const { port } = app.server.server.address() as AddressInfo
   let stopped = false
   const stop = async (): Promise<void> => {
