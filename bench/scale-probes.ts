@@ -156,11 +156,11 @@ export async function headLatencies(
 ) {
   const pool = new Pool(base, { connections })
   const latencies: number[] = []
-  let stopped = false
-  void until.finally(() => (stopped = true))
+  const state = { stopped: false }
+  void until.finally(() => (state.stopped = true))
   let next = 0
   const loop = async () => {
-    while (!stopped) {
+    while (!state.stopped) {
       const path = paths[next++ % paths.length]!
       const started = performance.now()
       const response = await pool.request({ method: 'HEAD', path, headers: { accept } })

@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { tagKeyString } from '../src/cache/cache-index.js'
 import { connectRedis, firstConnection } from '../src/cache/redis-connection.js'
 import { RedisIndex } from '../src/cache/redis-index.js'
@@ -31,6 +33,7 @@ import {
 } from './scale-probes.js'
 
 /** Another build of the mirror may be measured (BENCH_MIRROR_ROOT: a dir holding its dist/). */
+const run = promisify(execFile)
 const root = process.env.BENCH_MIRROR_ROOT ?? fileURLToPath(new URL('..', import.meta.url))
 const COUNT = Number(process.env.BENCH_SCALE_COUNT ?? 1_000_000)
 const SMALL = 100
@@ -151,6 +154,11 @@ async function measure(setup: Setup): Promise<void> {
   const againRss = await rssMiB(again.pid)
   const bytes = await cachedBytes(again.url)
   await again.stop()
+  if (setup.redis !== undefined) {
+    const { stdout } = await run('redis-cli', ['-p', String(setup.redis.port), 'info', 'memory'])
+    const used = Number(/^used_memory:(\d+)/m.exec(stdout)?.[1] ?? 0)
+    report([`${kind} ${count}: Redis used_memory (bytes a record)`, `${fmt(used / 2 ** 20)} MiB`, fmt(used / count)])
+  }
 
   const label = `${kind} ${count}`
   report(
@@ -194,13 +202,16 @@ async function evictionPass(setup: Setup, p: ReturnType<typeof paths>, bytes: nu
   const seconds = (performance.now() - started) / 1000
   const done = await finished
   const evicted = mirror.logs.find((l) => l.msg === 'cache evicted to its low mark')?.evicted
+  await sleep(3000)
+  const rss = await rssMiB(mirror.pid)
   await mirror.stop()
   report([
     `${setup.kind} ${setup.count}: eviction pass over 10% (s, evicted, HEAD p50/p99/max ms)`,
-    `${fmt(seconds, 1)} s${done ? '' : ' (unfinished)'}, ${String(evicted ?? '?')}, ` +
+    `${fmt(seconds, 1)} s${done ? '' : ' (unfinished)'}, ${typeof evicted === 'number' ? evicted : '?'}, ` +
       `${fmt(latency.p50, 1)}/${fmt(latency.p99, 1)}/${fmt(latency.max, 1)} ms`,
     `${fmt(latency.perSecond)} HEADs/s`,
   ])
+  report([`${setup.kind} ${setup.count}: idle RSS with maxCacheSize, after the pass`, `${fmt(rss)} MiB`, '-'])
 }
 
 async function main(): Promise<void> {

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises'
 import { mkdir, open, readdir, readFile, rm, stat, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
-import { createDigester, parseDigest } from '../oci/digest.js'
+import { createDigester, parseDigest, tryParseDigest } from '../oci/digest.js'
 import type { BlobStore, BlobWriter, ExpectedBlob, OpenBlob, StoredBlob, WriterOptions } from './blob-store.js'
 import { mapConcurrently } from './concurrency.js'
 import { FsBlobWriter, throwAsDiskFull } from './fs-blob-writer.js'
@@ -144,7 +144,11 @@ export class FsBlobStore implements BlobStore {
         const dir = join(this.blobsDir, algorithm, prefix)
         const entries = await readdir(dir, { withFileTypes: true }).catch(() => [])
         const metas = new Set(entries.filter((e) => e.name.endsWith(META_SUFFIX)).map((e) => e.name))
-        const files = entries.filter((e) => e.isFile() && !e.name.endsWith(META_SUFFIX)).map((e) => e.name)
+        // Stray files (not named by a digest of their algorithm) are not blobs.
+        const files = entries
+          .filter((e) => e.isFile() && !e.name.endsWith(META_SUFFIX))
+          .map((e) => e.name)
+          .filter((name) => tryParseDigest(`${algorithm}:${name}`) !== undefined)
         const found = await mapConcurrently(files, STATS_IN_FLIGHT, (name) =>
           this.statListed(dir, `${algorithm}:${name}`, metas.has(name + META_SUFFIX)),
         )

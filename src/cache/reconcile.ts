@@ -43,17 +43,19 @@ export async function reconcile(
 ): Promise<ReconcileReport> {
   const pause = options.pause ?? (() => yieldToRequests())
   const report: ReconcileReport = { dropped: 0, added: 0, removed: 0, files: 0 }
-  // The digests on disk, packed: a million take some 60 MB, for the walk's length only.
-  const seen = new BlobTable()
+  // The digests on disk, packed (a million take some 60 MB, for the walk's length only),
+  // to find records whose file is gone. An index empty at the start has none: every
+  // record it gets meanwhile comes from the walk or from a request that saw the file.
+  const seen = (await index.stats()).blobs > 0 ? new BlobTable() : undefined
   for await (const batch of store.scan()) {
     options.signal?.throwIfAborted()
-    for (const blob of batch) if (seen.find(blob.digest) < 0) seen.insert(blob.digest)
+    if (seen !== undefined) for (const blob of batch) if (seen.find(blob.digest) < 0) seen.insert(blob.digest)
     report.files += batch.length
     const trusted = options.verify ? await verified(store, index, batch, log, report) : batch
     report.added += await index.addBlobs(trusted.map(recordOf))
     await pause()
   }
-  await dropMissing(store, index, seen, report, options.signal, pause)
+  if (seen !== undefined) await dropMissing(store, index, seen, report, options.signal, pause)
   if (report.dropped + report.added + report.removed > 0) {
     log.info({ ...report }, 'index reconciled with the cache dir')
   }
