@@ -220,11 +220,20 @@ export class EmbeddedIndex implements Index {
     if (rows === undefined) return false
     this.table.reserve(this.table.count + rows.count)
     await this.addBlobs(rows.others)
-    await rows.read((row) => this.restoreRow(row), pause)
+    const added: number[] = []
+    await rows.read((row) => this.restoreRow(row, added), pause)
+    // Into the eviction order at once, in O(n); those deleted or put again by requests
+    // meanwhile are gone or in it already.
+    const unordered = added.filter(
+      (id) => this.table.isLive(id) && !this.order.blob.has(id) && !this.order.manifest.has(id),
+    )
+    this.order.blob.pushAll(unordered.filter((id) => this.kindOf(id) === 'blob'))
+    this.order.manifest.pushAll(unordered.filter((id) => this.kindOf(id) === 'manifest'))
     return true
   }
 
-  private restoreRow(row: SnapshotRow): void {
+  /** A record as the snapshot has it, unless one was recorded since the start; not yet in the order. */
+  private restoreRow(row: SnapshotRow, added: number[]): void {
     if (this.table.findBinary(row.digest, row.offset) >= 0) return
     const id = this.table.insertBinary(row.digest, row.offset)
     this.table.sizes[id] = row.size
@@ -232,7 +241,7 @@ export class EmbeddedIndex implements Index {
     this.table.setUpstream(id, row.upstream)
     this.table.setMediaType(id, row.mediaType)
     this.bytes += row.size
-    this.order[this.kindOf(id)].push(id)
+    added.push(id)
   }
 
   async ping(): Promise<void> {}

@@ -1,27 +1,12 @@
 import { randomBytes } from 'node:crypto'
-import { createReadStream, stat as statCallback, type Stats } from 'node:fs'
+import { createReadStream } from 'node:fs'
 import { pipeline } from 'node:stream/promises'
-import { mkdir, open, readdir, readFile, rm, stat, unlink, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, readFile, rm, stat, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
-import { z } from 'zod'
-import { createDigester, parseDigest, tryParseDigest } from '../oci/digest.js'
+import { createDigester, parseDigest } from '../oci/digest.js'
 import type { BlobStore, BlobWriter, ExpectedBlob, OpenBlob, StoredBlob, WriterOptions } from './blob-store.js'
-import { mapConcurrently } from './concurrency.js'
+import { META_SUFFIX, readMeta, scanBlobTree } from './fs-blob-scan.js'
 import { FsBlobWriter, throwAsDiskFull } from './fs-blob-writer.js'
-import { parseRecord } from './records.js'
-
-const META_SUFFIX = '.json'
-
-/** The small file beside a manifest. A field that is not a string counts as absent. */
-const blobMetaSchema = z.object({
-  mediaType: z.string().optional().catch(undefined),
-  upstream: z.string().optional().catch(undefined),
-})
-
-interface BlobMeta {
-  mediaType?: string
-  upstream?: string
-}
 
 function isMissing(error: unknown): boolean {
   return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT'
@@ -133,58 +118,11 @@ export class FsBlobStore implements BlobStore {
     for await (const batch of this.scan()) yield* batch
   }
 
-  /**
-   * A directory at a time: its names from one readdir, a stat per file run a few at a
-   * time, and the meta file read only where the listing shows one (manifests). A file
-   * gone between the listing and its stat is left out.
-   */
-  async *scan(): AsyncIterable<StoredBlob[]> {
-    for (const algorithm of await readdirIfAny(this.blobsDir)) {
-      for (const prefix of (await readdirIfAny(join(this.blobsDir, algorithm))).sort()) {
-        const dir = join(this.blobsDir, algorithm, prefix)
-        const entries = await readdir(dir, { withFileTypes: true }).catch(() => [])
-        const metas = new Set(entries.filter((e) => e.name.endsWith(META_SUFFIX)).map((e) => e.name))
-        // Stray files (not named by a digest of their algorithm) are not blobs.
-        const files = entries
-          .filter((e) => e.isFile() && !e.name.endsWith(META_SUFFIX))
-          .map((e) => e.name)
-          .filter((name) => tryParseDigest(`${algorithm}:${name}`) !== undefined)
-        const found = await mapConcurrently(files, STATS_IN_FLIGHT, (name) =>
-          this.statListed(dir, `${algorithm}:${name}`, metas.has(name + META_SUFFIX)),
-        )
-        const batch = found.filter((blob) => blob !== undefined)
-        if (batch.length > 0) yield batch
-      }
-    }
-  }
-
-  private async statListed(dir: string, digest: string, hasMeta: boolean): Promise<StoredBlob | undefined> {
-    const path = join(dir, digest.slice(digest.indexOf(':') + 1))
-    try {
-      const [info, meta] = await Promise.all([statFast(path), hasMeta ? readMeta(path) : {}])
-      return { digest, size: info.size, mtimeMs: info.mtimeMs, ...meta }
-    } catch {
-      return undefined
-    }
+  /** See scanBlobTree: a directory at a time, requests served in between. */
+  scan(): AsyncIterable<StoredBlob[]> {
+    return scanBlobTree(this.blobsDir)
   }
 }
-
-/**
- * fs.stat with a callback: measured a third faster than fs.promises.stat, which the walk
- * of a million files at start-up feels (bench/scale.ts).
- */
-function statFast(path: string): Promise<Stats> {
-  return new Promise((resolve, reject) => {
-    statCallback(path, (e, info) => (e === null ? resolve(info) : reject(e)))
-  })
-}
-
-/**
- * Stats in flight at once while listing: enough to keep the thread pool's 4 threads busy
- * and the disk's queue full when inodes are not cached, few enough that a request's own
- * file operations wait behind a short queue.
- */
-const STATS_IN_FLIGHT = 32
 
 /** An open file as an OpenBlob; also used for files that are still being written. */
 export function openBlob(handle: FileHandle, size: number): OpenBlob {
@@ -197,23 +135,5 @@ export function openBlob(handle: FileHandle, size: number): OpenBlob {
       closed = true
       await handle.close()
     },
-  }
-}
-
-/** A blob's meta file; none (a layer has none), or one that is unreadable or invalid, is no meta. */
-async function readMeta(path: string): Promise<BlobMeta> {
-  const meta = parseRecord(blobMetaSchema, await readFile(path + META_SUFFIX, 'utf8').catch(() => undefined))
-  return {
-    ...(meta?.mediaType === undefined ? {} : { mediaType: meta.mediaType }),
-    ...(meta?.upstream === undefined ? {} : { upstream: meta.upstream }),
-  }
-}
-
-async function readdirIfAny(path: string): Promise<string[]> {
-  try {
-    return await readdir(path)
-  } catch (e) {
-    if (isMissing(e)) return []
-    throw e
   }
 }

@@ -74,9 +74,15 @@ export class Journal<T> {
     )
   }
 
+  /**
+   * Replays the file. A file grown well past its entries is rewritten after, in the
+   * background: the flush to disk it ends with can take seconds on a busy disk, and the
+   * mirror must not wait for it to serve.
+   */
   static async open<T>(path: string, schema: JournalSchema<T>, options: JournalOptions<T>): Promise<Journal<T>> {
     const journal = new Journal(path, schema, options)
-    if (await journal.load()) await journal.compact()
+    const lines = await journal.load()
+    if (lines > Math.max(COMPACT_MIN_LINES / 10, COMPACT_FACTOR * journal.size)) journal.enqueue(() => journal.compact())
     return journal
   }
 
@@ -152,16 +158,17 @@ export class Journal<T> {
     else this.classes[wanted]?.set(key, { value, usedAt }, { start: usedAt })
   }
 
-  /** False when there is no file yet. */
-  private async load(): Promise<boolean> {
+  /** The lines the file holds; 0 when there is none yet. */
+  private async load(): Promise<number> {
     let text: string
     try {
       text = await readFile(this.path, 'utf8')
     } catch {
-      return false
+      return 0
     }
     const now = this.now()
-    for (const raw of text.split('\n')) {
+    const lines = text.split('\n')
+    for (const raw of lines) {
       // A torn or invalid line is skipped, as if it had never been written.
       const entry = raw.trim() === '' ? undefined : parseRecord(this.line, raw)
       if (entry === undefined) continue
@@ -169,7 +176,7 @@ export class Journal<T> {
       // A line written before use times were kept counts as used now.
       else this.set(entry.k, entry.r, Math.min(entry.u ?? now, now))
     }
-    return true
+    return lines.length
   }
 
   private async compact(): Promise<void> {
@@ -186,12 +193,15 @@ export class Journal<T> {
 
   private append(line: Line<T>): Promise<void> {
     const text = JSON.stringify(line) + '\n'
-    const next = this.tail
-      .catch(() => {})
-      .then(async () => {
-        await appendFile(this.path, text)
-        if (++this.appended > Math.max(COMPACT_MIN_LINES, COMPACT_FACTOR * this.size)) await this.compact()
-      })
+    return this.enqueue(async () => {
+      await appendFile(this.path, text)
+      if (++this.appended > Math.max(COMPACT_MIN_LINES, COMPACT_FACTOR * this.size)) await this.compact()
+    })
+  }
+
+  /** Runs after every write queued before it, so the file keeps their order. */
+  private enqueue(write: () => Promise<void>): Promise<void> {
+    const next = this.tail.catch(() => {}).then(write)
     this.tail = next
     return next
   }
