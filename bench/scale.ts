@@ -21,7 +21,6 @@ import { makeTempDir } from '../test/helpers/temp-dir.js'
 import { benchTags, describeBlob, makeCache, markIncomplete, REPOS } from './make-cache.js'
 import {
   abHeads,
-  cachedBytes,
   headLatencies,
   machineLoad,
   reconciled,
@@ -38,6 +37,8 @@ const root = process.env.BENCH_MIRROR_ROOT ?? fileURLToPath(new URL('..', import
 const COUNT = Number(process.env.BENCH_SCALE_COUNT ?? 1_000_000)
 const SMALL = 100
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
+/** BENCH_SCALE_ONLY=eviction measures the eviction pass alone. */
+const ONLY = process.env.BENCH_SCALE_ONLY
 const DIR = process.env.BENCH_SCALE_DIR ?? join(tmpdir(), 'registry-mirror-scale')
 const KINDS = (process.env.BENCH_SCALE_INDEX ?? 'embedded,redis').split(',')
 /** Longest a reconciliation or an eviction pass is waited for (a start, ten times as long). */
@@ -133,9 +134,13 @@ async function firstStart(setup: Setup, p: ReturnType<typeof paths>) {
   return { mirror, times, during, done }
 }
 
-async function measure(setup: Setup): Promise<void> {
+async function measure(setup: Setup, bytes: number): Promise<void> {
   const { kind, count } = setup
   const p = paths(count)
+  if (ONLY === 'eviction') {
+    if (count > SMALL) await evictionPass(setup, p, bytes)
+    return
+  }
   log(`${kind}, ${count} blobs: first start (after a crash)…`)
   const first = await firstStart(setup, p)
   const reconcileSeconds = first.done.ms / 1000
@@ -152,7 +157,6 @@ async function measure(setup: Setup): Promise<void> {
   const againDone = await reconciled(again, count, CAP_MS)
   await sleep(3000)
   const againRss = await rssMiB(again.pid)
-  const bytes = await cachedBytes(again.url)
   await again.stop()
   if (setup.redis !== undefined) {
     const { stdout } = await run('redis-cli', ['-p', String(setup.redis.port), 'info', 'memory'])
@@ -184,10 +188,10 @@ async function measure(setup: Setup): Promise<void> {
 /** A pass from the high to the low mark over 10% of the cache, HEADs timed meanwhile. */
 async function evictionPass(setup: Setup, p: ReturnType<typeof paths>, bytes: number) {
   log(`${setup.kind}: eviction of 10%…`)
-  // Bound such that the cache sits just above the high mark and the low mark is 90% of it.
-  const max = Math.floor((bytes * 0.9) / 0.8)
+  // The cache holds its bound, above the high mark; the low mark is 90% of it.
+  const bound = ['--max-cache-size', String(bytes), '--cache-high-watermark', '0.95', '--cache-low-watermark', '0.9']
   await markIncomplete(setup.cacheDir)
-  const mirror = await start(setup, ['--max-cache-size', String(max)])
+  const mirror = await start(setup, bound)
   await startTimes(mirror, p.blobs.at(-1)!, START_CAP_MS)
   await reconciled(mirror, setup.count, CAP_MS)
   const started = performance.now()
@@ -223,14 +227,14 @@ async function main(): Promise<void> {
     for (const kind of KINDS) {
       for (const count of [COUNT, SMALL]) {
         const cacheDir = join(DIR, String(count))
-        await makeCache(cacheDir, count, { onProgress: log })
+        const { bytes } = await makeCache(cacheDir, count, { onProgress: log })
         const redis = kind === 'redis' ? await startRedis() : undefined
         // Nothing listens there: every answer comes from the cache.
         const upstreamPort = await freePort()
         const upstream = `http://127.0.0.1:${upstreamPort}`
         try {
           await writeIndexFacts(cacheDir, count, `127.0.0.1:${upstreamPort}`, redis?.url)
-          await measure({ kind, cacheDir, count, redis, upstream, work: work.path })
+          await measure({ kind, cacheDir, count, redis, upstream, work: work.path }, bytes)
         } finally {
           await redis?.close()
         }
