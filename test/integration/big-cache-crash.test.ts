@@ -9,6 +9,7 @@ import { describeBlob, makeCache } from '../../bench/make-cache.js'
 import { download, http, json } from '../helpers/http.js'
 import { freePort } from '../helpers/ports.js'
 import { startService } from '../helpers/service-process.js'
+import { startRedis, type RedisServer } from '../helpers/redis.js'
 import { makeTempDir } from '../helpers/temp-dir.js'
 import { startUpstream } from '../helpers/upstream.js'
 import { waitFor } from '../helpers/wait.js'
@@ -16,10 +17,14 @@ import { waitFor } from '../helpers/wait.js'
 const COUNT = 20_000
 const root = fileURLToPath(new URL('../..', import.meta.url))
 
+/** The integration suite's second run uses Redis (test/helpers/mirror.ts); so does this test then. */
+const withRedis = process.env.MIRROR_TEST_INDEX === 'redis'
+
 /** The real entry point in its own process, so it can die the way processes die. */
-async function spawnMirror(upstream: string, cacheDir: string) {
+async function spawnMirror(upstream: string, cacheDir: string, redis: RedisServer | undefined) {
   const port = await freePort()
   const args = ['--import', 'tsx', 'src/main.ts', '--upstream', upstream, '--cache-dir', cacheDir]
+  if (redis !== undefined) args.push('--redis-url', redis.url)
   const service = await startService(process.execPath, [...args, '--listen', `127.0.0.1:${port}`], {
     cwd: root,
     ready: /registry mirror ready/,
@@ -39,9 +44,11 @@ t.test('a crash during reconciliation, then a restart, loses nothing', async (t)
   const cache = await makeTempDir('big-cache')
   t.teardown(cache.remove)
   await makeCache(cache.path, COUNT)
+  const redis = withRedis ? await startRedis() : undefined
+  t.teardown(() => redis?.close())
   const marker = join(cache.path, 'index', 'clean-shutdown.json')
 
-  const first = await spawnMirror(upstream.registry.url, cache.path)
+  const first = await spawnMirror(upstream.registry.url, cache.path, redis)
   t.teardown(() => first.service.kill())
   await first.done()
   const real = upstream.fixture.images.small!.blobs[1]!
@@ -61,21 +68,21 @@ t.test('a crash during reconciliation, then a restart, loses nothing', async (t)
   await first.service.kill()
   await t.rejects(access(marker), 'no marker after a crash')
 
-  const second = await spawnMirror(upstream.registry.url, cache.path)
+  const second = await spawnMirror(upstream.registry.url, cache.path, redis)
   t.teardown(() => second.service.kill())
   t.equal(await second.reconcile(), 'running', 'no marker: it walks the cache dir, and serves meanwhile')
   const cached = describeBlob(1, COUNT)
   t.equal((await download(`${second.url}/v2/library/small/blobs/${cached.digest}`)).digest, cached.digest)
   await second.service.kill()
 
-  const third = await spawnMirror(upstream.registry.url, cache.path)
+  const third = await spawnMirror(upstream.registry.url, cache.path, redis)
   t.teardown(() => third.service.close())
   await third.done()
   t.equal(await third.blobs(), COUNT + 1, 'every file indexed, the one filled before the crash too')
   await third.service.close()
   await access(marker)
 
-  const fourth = await spawnMirror(upstream.registry.url, cache.path)
+  const fourth = await spawnMirror(upstream.registry.url, cache.path, redis)
   t.teardown(() => fourth.service.close())
   await fourth.done()
   t.equal(await fourth.blobs(), COUNT + 1, 'restored as kept at the clean shutdown')
