@@ -42,6 +42,10 @@ export function spawnMirror(root: string, args: string[], port: number): MirrorR
   })
   proc.stderr.on('data', (chunk: Buffer) => process.stderr.write(chunk))
   const exited = once(proc, 'exit')
+  // A benchmark stopped half-way leaves no mirror behind.
+  const orphan = () => proc.kill('SIGKILL')
+  process.once('exit', orphan)
+  void exited.then(() => process.off('exit', orphan))
   const stop = async (signal: NodeJS.Signals) => {
     if (proc.exitCode !== null || proc.signalCode !== null) return
     proc.kill(signal)

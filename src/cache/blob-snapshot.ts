@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { open, type FileHandle } from 'node:fs/promises'
 import { z } from 'zod'
 import type { BlobRecord } from './cache-index.js'
 import type { BlobTable } from './blob-table.js'
@@ -49,8 +50,6 @@ export interface SnapshotRow {
   mediaType: string | undefined
 }
 
-const ROWS_PER_BATCH = 10_000
-
 export function encodeSnapshot(table: BlobTable): { bytes: Buffer; token: string } {
   const upstreams = new Map<string, number>()
   const mediaTypes = new Map<string, number>()
@@ -93,32 +92,85 @@ export function encodeSnapshot(table: BlobTable): { bytes: Buffer; token: string
   return { bytes: Buffer.concat([body, hash]), token: hash.toString('hex') }
 }
 
-/** The rows of a snapshot whose token is `token`; undefined when it is not that, or not whole. */
-export function decodeSnapshot(bytes: Buffer, token: string): SnapshotRows | undefined {
-  if (bytes.length < MAGIC.length + 4 + TRAILER || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) return undefined
-  const body = bytes.subarray(0, bytes.length - TRAILER)
-  const trailer = bytes.subarray(bytes.length - TRAILER).toString('hex')
-  if (trailer !== token || createHash('sha256').update(body).digest('hex') !== token) return undefined
-  const headerLength = bytes.readUInt32LE(MAGIC.length)
-  const start = MAGIC.length + 4 + headerLength
-  const header = parseRecord(headerSchema, body.toString('utf8', MAGIC.length + 4, start))
-  if (header === undefined || body.length - start !== header.count * ROW) return undefined
-  const row: SnapshotRow = { digest: body, offset: 0, size: 0, lastAccess: 0, upstream: '', mediaType: undefined }
-  return {
-    count: header.count + header.others.length,
-    others: header.others,
-    read: async (add, pause) => {
-      for (let n = 0; n < header.count; n++) {
-        const at = start + n * ROW
-        row.offset = at
-        row.size = body.readDoubleLE(at + DIGEST)
-        row.lastAccess = body.readDoubleLE(at + DIGEST + 8)
-        row.upstream = header.upstreams[body.readUInt16LE(at + DIGEST + 16)] ?? ''
-        const media = body.readUInt16LE(at + DIGEST + 18)
-        row.mediaType = media === 0 ? undefined : header.mediaTypes[media - 1]
-        add(row)
-        if ((n + 1) % ROWS_PER_BATCH === 0) await pause()
-      }
-    },
+/**
+ * The rows of the snapshot at `path` if its token is `token` and it is whole; undefined
+ * otherwise. Read in chunks, twice (the hash first, then the rows): a million records are
+ * 52 MB, which would otherwise sit in memory as one buffer until a collection.
+ */
+export async function openSnapshot(path: string, token: string): Promise<SnapshotRows | undefined> {
+  const handle = await open(path, 'r').catch(() => undefined)
+  if (handle === undefined) return undefined
+  try {
+    const { size } = await handle.stat()
+    const head = Buffer.alloc(MAGIC.length + 4)
+    if (size < head.length + TRAILER || (await readAt(handle, head, 0)) < head.length) return undefined
+    if (!head.subarray(0, MAGIC.length).equals(MAGIC)) return undefined
+    const trailer = Buffer.alloc(TRAILER)
+    await readAt(handle, trailer, size - TRAILER)
+    if (trailer.toString('hex') !== token || (await hashOf(handle, size - TRAILER)) !== token) return undefined
+    const headerBytes = Buffer.alloc(head.readUInt32LE(MAGIC.length))
+    await readAt(handle, headerBytes, head.length)
+    const header = parseRecord(headerSchema, headerBytes.toString('utf8'))
+    const start = head.length + headerBytes.length
+    if (header === undefined || size - TRAILER - start !== header.count * ROW) return undefined
+    return {
+      count: header.count + header.others.length,
+      others: header.others,
+      read: (add, pause) => readRows(handle, start, header, add, pause).finally(() => handle.close()),
+    }
+  } catch (e) {
+    await handle.close()
+    throw e
   }
+}
+
+/** Chunks of this many rows are read at a time (1 MB), then requests get a turn. */
+const ROWS_PER_CHUNK = 20_000
+
+async function readRows(
+  handle: FileHandle,
+  start: number,
+  header: z.infer<typeof headerSchema>,
+  add: (row: SnapshotRow) => void,
+  pause: () => Promise<void>,
+): Promise<void> {
+  const chunk = Buffer.alloc(ROWS_PER_CHUNK * ROW)
+  const row: SnapshotRow = { digest: chunk, offset: 0, size: 0, lastAccess: 0, upstream: '', mediaType: undefined }
+  for (let first = 0; first < header.count; first += ROWS_PER_CHUNK) {
+    const rows = Math.min(ROWS_PER_CHUNK, header.count - first)
+    await readAt(handle, chunk.subarray(0, rows * ROW), start + first * ROW)
+    for (let n = 0; n < rows; n++) {
+      const at = n * ROW
+      row.offset = at
+      row.size = chunk.readDoubleLE(at + DIGEST)
+      row.lastAccess = chunk.readDoubleLE(at + DIGEST + 8)
+      row.upstream = header.upstreams[chunk.readUInt16LE(at + DIGEST + 16)] ?? ''
+      const media = chunk.readUInt16LE(at + DIGEST + 18)
+      row.mediaType = media === 0 ? undefined : header.mediaTypes[media - 1]
+      add(row)
+    }
+    await pause()
+  }
+}
+
+async function hashOf(handle: FileHandle, length: number): Promise<string> {
+  const hash = createHash('sha256')
+  const chunk = Buffer.alloc(ROWS_PER_CHUNK * ROW)
+  for (let at = 0; at < length; at += chunk.length) {
+    const part = chunk.subarray(0, Math.min(chunk.length, length - at))
+    await readAt(handle, part, at)
+    hash.update(part)
+  }
+  return hash.digest('hex')
+}
+
+/** Fills `buffer` from `position`; resolves with the bytes read (fewer only at the end of the file). */
+async function readAt(handle: FileHandle, buffer: Buffer, position: number): Promise<number> {
+  let filled = 0
+  while (filled < buffer.length) {
+    const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, position + filled)
+    if (bytesRead === 0) break
+    filled += bytesRead
+  }
+  return filled
 }

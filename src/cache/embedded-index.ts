@@ -1,7 +1,7 @@
-import { mkdir, readFile } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { AccessHeap } from './access-heap.js'
-import { decodeSnapshot, encodeSnapshot, type SnapshotRow } from './blob-snapshot.js'
+import { encodeSnapshot, openSnapshot, type SnapshotRow } from './blob-snapshot.js'
 import { BlobTable } from './blob-table.js'
 import type { BlobRecord, Index, IndexStats, Pin, RecordKind, TagKey, TagRecord, Verdict } from './cache-index.js'
 import { tagKeyString } from './cache-index.js'
@@ -33,8 +33,8 @@ export class EmbeddedIndex implements Index {
 
   private constructor(
     private readonly dir: string,
-    private readonly tags: Journal<TagRecord>,
-    private readonly verdicts: Journal<Verdict>,
+    private readonly tags: Promise<Journal<TagRecord>>,
+    private readonly verdicts: Promise<Journal<Verdict>>,
     private readonly pinned: PinFile,
   ) {
     const before = (a: number, b: number) => {
@@ -45,16 +45,22 @@ export class EmbeddedIndex implements Index {
     this.order = { blob: new AccessHeap(before), manifest: new AccessHeap(before) }
   }
 
-  /** `dir` holds the index's own files (inside the cache dir). */
+  /**
+   * `dir` holds the index's own files (inside the cache dir). The journals are replayed in
+   * the background (40,000 tag mappings take a second on a busy machine): the mirror
+   * serves blobs meanwhile, and a tag or verdict lookup waits for its journal.
+   */
   static async open(dir: string, options: EmbeddedIndexOptions = {}): Promise<EmbeddedIndex> {
     await mkdir(dir, { recursive: true })
     const now = options.now
-    const tags = await Journal.open(join(dir, 'tags.jsonl'), TAG_JOURNAL, { bounds: [TAG_BOUND], now })
-    const verdicts = await Journal.open(join(dir, 'verdicts.jsonl'), VERDICT_JOURNAL, {
+    const verdicts = Journal.open(join(dir, 'verdicts.jsonl'), VERDICT_JOURNAL, {
       bounds: VERDICT_BOUNDS,
       classify: verdictClass,
       now,
     })
+    const tags = verdicts.then(() => Journal.open(join(dir, 'tags.jsonl'), TAG_JOURNAL, { bounds: [TAG_BOUND], now }))
+    // A journal that cannot be read fails each lookup (the index is unavailable), not the process.
+    for (const journal of [verdicts, tags]) journal.catch(() => {})
     return new EmbeddedIndex(dir, tags, verdicts, new PinFile(join(dir, 'pins.jsonl')))
   }
 
@@ -178,30 +184,30 @@ export class EmbeddedIndex implements Index {
   }
 
   async getTag(key: TagKey): Promise<TagRecord | undefined> {
-    const record = this.tags.get(tagKeyString(key))
+    const record = (await this.tags).get(tagKeyString(key))
     return record === undefined ? undefined : { ...record }
   }
 
   async putTag(key: TagKey, record: TagRecord): Promise<void> {
-    await this.tags.put(tagKeyString(key), { ...record })
+    await (await this.tags).put(tagKeyString(key), { ...record })
   }
 
   async deleteTag(key: TagKey): Promise<void> {
-    await this.tags.delete(tagKeyString(key))
+    await (await this.tags).delete(tagKeyString(key))
   }
 
   async findTags(upstream: string, repo: string, tag: string): Promise<TagRecord[]> {
     const prefix = `${upstream} ${repo} ${tag} `
-    return [...this.tags.entries()].filter(([k]) => k.startsWith(prefix)).map(([, r]) => ({ ...r }))
+    return [...(await this.tags).entries()].filter(([k]) => k.startsWith(prefix)).map(([, r]) => ({ ...r }))
   }
 
   async getVerdict(upstream: string, repo: string): Promise<Verdict | undefined> {
-    const verdict = this.verdicts.get(verdictKey(upstream, repo))
+    const verdict = (await this.verdicts).get(verdictKey(upstream, repo))
     return verdict === undefined ? undefined : { ...verdict }
   }
 
   async putVerdict(upstream: string, repo: string, verdict: Verdict): Promise<void> {
-    await this.verdicts.put(verdictKey(upstream, repo), { ...verdict })
+    await (await this.verdicts).put(verdictKey(upstream, repo), { ...verdict })
   }
 
   async stats(): Promise<IndexStats> {
@@ -215,8 +221,7 @@ export class EmbeddedIndex implements Index {
   }
 
   async restoreState(token: string, pause: () => Promise<void>): Promise<boolean> {
-    const bytes = await readFile(join(this.dir, SNAPSHOT_FILE)).catch(() => undefined)
-    const rows = bytes === undefined ? undefined : decodeSnapshot(bytes, token)
+    const rows = await openSnapshot(join(this.dir, SNAPSHOT_FILE), token)
     if (rows === undefined) return false
     this.table.reserve(this.table.count + rows.count)
     await this.addBlobs(rows.others)
@@ -224,11 +229,13 @@ export class EmbeddedIndex implements Index {
     await rows.read((row) => this.restoreRow(row, added), pause)
     // Into the eviction order at once, in O(n); those deleted or put again by requests
     // meanwhile are gone or in it already.
-    const unordered = added.filter(
-      (id) => this.table.isLive(id) && !this.order.blob.has(id) && !this.order.manifest.has(id),
-    )
-    this.order.blob.pushAll(unordered.filter((id) => this.kindOf(id) === 'blob'))
-    this.order.manifest.pushAll(unordered.filter((id) => this.kindOf(id) === 'manifest'))
+    const kinds: Record<RecordKind, number[]> = { blob: [], manifest: [] }
+    for (const id of added) {
+      const unordered = this.table.isLive(id) && !this.order.blob.has(id) && !this.order.manifest.has(id)
+      if (unordered) kinds[this.kindOf(id)].push(id)
+    }
+    this.order.blob.pushAll(kinds.blob)
+    this.order.manifest.pushAll(kinds.manifest)
     return true
   }
 
@@ -247,7 +254,7 @@ export class EmbeddedIndex implements Index {
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {
-    await this.tags.close()
-    await this.verdicts.close()
+    await (await this.tags).close()
+    await (await this.verdicts).close()
   }
 }

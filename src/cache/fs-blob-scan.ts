@@ -27,8 +27,12 @@ interface BlobMeta {
  * the event loop's time in callbacks and promises: in slices, the walk of a million files
  * goes three times as fast (bench/scale.ts) and delays a request by a slice at most.
  */
-const SLICE_MS = 4
-/** A stat slower than this read the disk: the rest of the directory goes through the thread pool. */
+const SLICE_MS = 2
+/**
+ * Stats slower than this on average over a slice read the disk: the rest of the directory
+ * goes through the thread pool, where the disk serves several at once. (On average: on a
+ * busy machine a single stat may take a millisecond for want of a core.)
+ */
 const CACHED_STAT_MS = 0.2
 /**
  * Stats in flight at once when the inodes are not cached: enough to keep the thread
@@ -74,15 +78,13 @@ async function statAll(files: ListedFile[]): Promise<StoredBlob[]> {
   const found: StoredBlob[] = []
   let at = 0
   while (at < files.length) {
-    const sliceEnd = performance.now() + SLICE_MS
-    let cached = true
-    while (cached && at < files.length && performance.now() < sliceEnd) {
-      const started = performance.now()
+    const sliceStart = performance.now()
+    const first = at
+    while (at < files.length && performance.now() - sliceStart < SLICE_MS) {
       const blob = statNow(files[at++]!)
       if (blob !== undefined) found.push(blob)
-      cached = performance.now() - started < CACHED_STAT_MS
     }
-    if (!cached) {
+    if ((performance.now() - sliceStart) / (at - first) > CACHED_STAT_MS) {
       const rest = await mapConcurrently(files.slice(at), STATS_IN_FLIGHT, statLater)
       return [...found, ...rest.filter((blob) => blob !== undefined)]
     }

@@ -82,7 +82,10 @@ export class Journal<T> {
   static async open<T>(path: string, schema: JournalSchema<T>, options: JournalOptions<T>): Promise<Journal<T>> {
     const journal = new Journal(path, schema, options)
     const lines = await journal.load()
-    if (lines > Math.max(COMPACT_MIN_LINES / 10, COMPACT_FACTOR * journal.size)) journal.enqueue(() => journal.compact())
+    if (lines > Math.max(COMPACT_MIN_LINES / 10, COMPACT_FACTOR * journal.size)) {
+      // A failed rewrite leaves the file as it was: it is replayed whole next time.
+      journal.enqueue(() => journal.compact()).catch(() => {})
+    }
     return journal
   }
 

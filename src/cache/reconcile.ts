@@ -24,6 +24,8 @@ export interface ReconcileOptions {
   pause?: () => Promise<void>
 }
 
+/** Records added at a time, then requests get a turn: a few milliseconds of work. */
+const ADD_CHUNK = 512
 /** Records checked against the disk at a time when looking for records whose file is gone. */
 const DROP_BATCH = 1000
 
@@ -52,7 +54,10 @@ export async function reconcile(
     if (seen !== undefined) for (const blob of batch) if (seen.find(blob.digest) < 0) seen.insert(blob.digest)
     report.files += batch.length
     const trusted = options.verify ? await verified(store, index, batch, log, report) : batch
-    report.added += await index.addBlobs(trusted.map(recordOf))
+    for (let at = 0; at < trusted.length; at += ADD_CHUNK) {
+      report.added += await index.addBlobs(trusted.slice(at, at + ADD_CHUNK).map(recordOf))
+      await yieldToRequests()
+    }
     await pause()
   }
   if (seen !== undefined) await dropMissing(store, index, seen, report, options.signal, pause)

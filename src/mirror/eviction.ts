@@ -29,8 +29,12 @@ export interface EvictorDeps {
  * blobs never holds the event loop for more than a batch (measured: bench/scale.ts).
  */
 const BATCH = 64
-/** Files deleted at once: a few unlinks in the thread pool, so requests' reads still get a thread. */
-const DELETES_IN_FLIGHT = 4
+/**
+ * Files deleted at once: enough to keep the thread pool's 4 threads on unlinks (each
+ * waits on the filesystem's journal, a millisecond or more on a busy disk), few enough
+ * that a request's reads queue behind a handful.
+ */
+const DELETES_IN_FLIGHT = 8
 
 /**
  * Keeps the cache under its bound: once it holds more than the high mark, the least
