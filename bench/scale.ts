@@ -154,6 +154,8 @@ async function measure(setup: Setup, bytes: number): Promise<void> {
   log(`${kind}, ${count} blobs: first start (after a crash)…`)
   const first = await firstStart(setup, p)
   const reconcileSeconds = first.done.ms / 1000
+  const walk = first.mirror.logs.find((l) => l.msg === 'index reconcile finished')
+  const cpuMs = typeof walk?.cpuMs === 'number' ? walk.cpuMs : undefined
   await sleep(3000)
   const rss = await rssMiB(first.mirror.pid)
   log(`${kind}: idle rates…`)
@@ -189,6 +191,11 @@ async function measure(setup: Setup, bytes: number): Promise<void> {
       `${label}: reconciled (records, s after spawn, files/s)`,
       `${first.done.blobs}, ${fmt(reconcileSeconds, 1)} s, ${fmt(first.done.blobs / Math.max(reconcileSeconds, 0.001))}/s`,
       `${againDone.blobs}, ${fmt(againDone.ms / 1000, 2)} s`,
+    ],
+    [
+      `${label}: walk's CPU time (requests in the first seconds included), files per CPU-second`,
+      cpuMs === undefined ? '-' : `${fmt(cpuMs / 1000, 1)} s, ${fmt(first.done.blobs / (cpuMs / 1000))}/s`,
+      '-',
     ],
     [`${label}: manifest HEADs/s in the first seconds (ab -c32)`, fmt(first.during), fmt(againEarly)],
     [`${label}: idle RSS`, `${fmt(rss)} MiB`, `${fmt(againRss)} MiB`],
