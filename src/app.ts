@@ -1,4 +1,5 @@
 import { statfs } from 'node:fs/promises'
+import { join } from 'node:path'
 import fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { Registry } from 'prom-client'
 import { Agent, type Dispatcher } from 'undici'
@@ -7,9 +8,9 @@ import type { BlobStore } from './cache/blob-store.js'
 import type { Index } from './cache/cache-index.js'
 import { FsBlobStore } from './cache/fs-blob-store.js'
 import { MemoryCachedBlobStore } from './cache/memory-cached-blob-store.js'
+import { IndexCatchUp } from './cache/index-catch-up.js'
 import { openIndex } from './cache/open-index.js'
 import { alone } from './cache/peers.js'
-import { reconcile } from './cache/reconcile.js'
 import type { Config, UpstreamConfig } from './config/schema.js'
 import { REDACTED_PATHS, type Logger } from './logger.js'
 import { mirrorTelemetry, upstreamObserver } from './metrics/adapters.js'
@@ -54,6 +55,8 @@ export interface AppOverrides {
   /** A pino logger instance, or logger options; `false` for none. */
   logger?: Logger | false | Record<string, unknown>
   now?: () => number
+  /** Awaited between batches of the start-up walk of the cache dir (tests hold it back). */
+  reconcilePause?: () => Promise<void>
 }
 
 export interface App {
@@ -63,6 +66,8 @@ export interface App {
   mirror: Mirror
   store: BlobStore
   index: Index
+  /** The index's catch-up with the disk, which runs in the background from the start. */
+  catchUp: IndexCatchUp
   registry: Registry
   /** With TLS: reads the certificate files again for new connections (SIGHUP); false if they would not do. */
   reloadTls: (() => Promise<boolean>) | undefined
@@ -83,21 +88,6 @@ function loggerOption(config: Config, override: AppOverrides['logger']): Record<
     return { loggerInstance: override }
   }
   return { logger: { level: config.logLevel, redact: REDACTED_PATHS, ...(override ?? {}) } }
-}
-
-/**
- * Brings the index in line with the disk. The embedded index is rebuilt from the disk
- * before the mirror serves; a Redis index is checked in the background, at start and
- * each time Redis comes back, files it does not know being hashed before they count.
- */
-function indexCatchUp(config: Config, store: BlobStore, log: Logger) {
-  let running: Promise<unknown> | undefined
-  return (index: Index): Promise<unknown> => {
-    running ??= reconcile(store, index, log, { verify: config.redisUrl !== undefined })
-      .catch((e: unknown) => log.warn({ err: e }, 'index reconcile did not finish; it runs again on reconnect'))
-      .finally(() => (running = undefined))
-    return running
-  }
 }
 
 async function cacheFacts(config: Config, index: Index, mirror: Mirror): Promise<CacheFacts> {
@@ -185,20 +175,29 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const disk = new FsBlobStore(config.cacheDir)
   const store = config.cache.memoryBytes > 0 ? new MemoryCachedBlobStore(disk, config.cache.memoryBytes) : disk
   await store.init()
-  const catchUp = indexCatchUp(config, store, log)
+  // Made once the index is open; Redis coming back after an outage asks it for a walk.
+  const late: { catchUp?: IndexCatchUp } = {}
+  const onReconnect = () => {
+    void late.catchUp?.again()
+  }
   // Replicas coordinate in the Redis they share, on the index's connection; an index
   // supplied by the caller comes without, as does a mirror without an advertised address.
   const { index, peers } =
     overrides.index === undefined
-      ? await openIndex(config, log, {
-          onReconnect: (reconnected) => {
-            void catchUp(reconnected)
-          },
-          asReplica: true,
-        })
+      ? await openIndex(config, log, { onReconnect, asReplica: true })
       : { index: overrides.index, peers: alone }
-  const firstCatchUp = catchUp(index)
-  if (config.redisUrl === undefined) await firstCatchUp
+  // The mirror serves at once, whatever the cache holds: the disk is the truth, and the
+  // index catches up with it in the background (a snapshot after a clean shutdown, a walk
+  // of the cache dir after a crash).
+  const catchUp = new IndexCatchUp({
+    store,
+    index,
+    log,
+    markerPath: join(config.cacheDir, 'index', 'clean-shutdown.json'),
+    pause: overrides.reconcilePause,
+  })
+  late.catchUp = catchUp
+  void catchUp.start()
 
   const registry = new Registry()
   const metrics = createMetrics(
@@ -242,6 +241,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     pool: new BufferPool(READ_BUFFER_BYTES, READ_BUFFERS_RETAINED),
     telemetry: mirrorTelemetry(metrics),
     bound: config.cache,
+    evictionReady: catchUp.reconciled,
     peers,
     peerClient:
       config.replica === undefined ? undefined : new PeerClient(dispatcher, config.replica.peerSecret, userAgent),
@@ -249,8 +249,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     now,
   })
   registerCacheGauges(registry, () => cacheFacts(config, index, mirror))
-  // A bound lowered since the last run applies at once.
-  void firstCatchUp.then(() => mirror.evictor.check())
+  // A bound lowered since the last run applies as soon as the index is whole.
+  void catchUp.reconciled.then(() => mirror.evictor.check())
 
   const realm = realmOf(mirror, config.publicUrl)
   installErrorHandling(server, realm)
@@ -258,7 +258,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const pulled =
     config.metricsTopRepositories > 0 ? registerTopRepositories(registry, config.metricsTopRepositories) : undefined
   installRequestRecord(server, metrics, pulled && pullCounter(mirror, pulled))
-  const health = { registry, index, cacheDir: config.cacheDir }
+  const health = { registry, index, cacheDir: config.cacheDir, reconcile: () => catchUp.state }
   registerHealthRoutes(server, health)
   // Set early so that it also goes out on blob responses, which bypass onSend.
   server.addHook('onRequest', async (_request, reply) => {
@@ -277,10 +277,12 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     await metricsServer?.close()
     // The mirror closes the peers, which use the index's connection: the index goes last.
     await mirror.close()
+    // After the last request and fill: what the index keeps then is what the disk holds.
+    await catchUp.close()
     await index.close()
     await dispatcher.close()
     pooled.close()
   })
   const reloadTls = https === undefined ? undefined : () => https.reload(log)
-  return { server, metricsServer, mirror, store, index, registry, reloadTls }
+  return { server, metricsServer, mirror, store, index, catchUp, registry, reloadTls }
 }

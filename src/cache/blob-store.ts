@@ -76,6 +76,8 @@ export interface BlobStore {
   createWriter(expected: ExpectedBlob, options?: WriterOptions): Promise<BlobWriter>
   delete(digest: string): Promise<void>
   list(): AsyncIterable<StoredBlob>
+  /** Every stored blob as list() yields them, a batch (a directory's worth) at a time. */
+  scan(): AsyncIterable<StoredBlob[]>
   /** Hashes a stored blob: true when its bytes still match its digest. */
   verify(digest: string): Promise<boolean>
 }

@@ -49,6 +49,9 @@ export interface Pin {
   digests: string[]
 }
 
+/** Manifests are evicted after every other blob: each is small and names many. */
+export type RecordKind = 'blob' | 'manifest'
+
 export interface IndexStats {
   blobs: number
   bytes: number
@@ -57,12 +60,23 @@ export interface IndexStats {
 export interface Index {
   getBlob(digest: string): Promise<BlobRecord | undefined>
   putBlob(record: BlobRecord): Promise<void>
+  /**
+   * Adds records for blobs the index does not hold yet, leaving those it holds as they are
+   * (what start-up learns from the disk never overrides what a request recorded since).
+   * Resolves with how many were added.
+   */
+  addBlobs(records: BlobRecord[]): Promise<number>
   deleteBlob(digest: string): Promise<void>
   /** Records a read for eviction order. Cheap and fire-and-forget: it may be batched. */
   touchBlob(digest: string, at: number): void
   listBlobs(): AsyncIterable<BlobRecord>
-  /** Records in eviction order, least recently used first: `limit` of them after `skip`. */
-  leastRecentlyUsed(skip: number, limit: number): Promise<BlobRecord[]>
+  /**
+   * Records of one kind in eviction order, least recently used first (ties by digest).
+   * The consumer may delete what it is given as it goes and stop at any point; records
+   * added, touched or deleted meanwhile are seen in their new place or not at all, except
+   * within what an implementation reads ahead (Redis: a page of a few hundred).
+   */
+  leastRecentlyUsed(kind: RecordKind): AsyncIterable<BlobRecord>
   getTag(key: TagKey): Promise<TagRecord | undefined>
   putTag(key: TagKey, record: TagRecord): Promise<void>
   deleteTag(key: TagKey): Promise<void>
@@ -80,6 +94,18 @@ export interface Index {
   unpin(image: string): Promise<boolean>
   pins(): Promise<Pin[]>
   stats(): Promise<IndexStats>
+  /**
+   * At a clean shutdown: keeps what a restart needs to skip walking the cache dir, and
+   * returns a token naming it (the embedded index writes a snapshot of its records; Redis
+   * keeps them anyway, and the token names its data set). Rejects when it cannot.
+   */
+  saveState(): Promise<string>
+  /**
+   * At start: true when the state `token` names is back in place (the snapshot loaded,
+   * the same Redis data set), so the blob records are as at the clean shutdown; false
+   * when the cache dir must be walked instead. `pause` is awaited between batches.
+   */
+  restoreState(token: string, pause: () => Promise<void>): Promise<boolean>
   /** Resolves when the index answers; rejects when it cannot be reached. */
   ping(): Promise<void>
   /** Flushes what is batched and releases connections and files. */

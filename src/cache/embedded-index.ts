@@ -1,45 +1,78 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { AccessHeap } from './access-heap.js'
+import { encodeSnapshot, openSnapshot, type SnapshotRow } from './blob-snapshot.js'
+import { BlobTable } from './blob-table.js'
 import type {
   BlobRecord,
   Index,
   IndexBeside,
   IndexStats,
   Pin,
+  RecordKind,
   TagKey,
   TagMapping,
   TagRecord,
   Verdict,
 } from './cache-index.js'
 import { parseTagKeyString, tagKeyString } from './cache-index.js'
+import { replaceFile } from './durable-file.js'
 import { Journal } from './journal.js'
 import { PinFile } from './pin-file.js'
-import { TAG_JOURNAL, VERDICT_JOURNAL } from './records.js'
+import { TAG_BOUND, TAG_JOURNAL, VERDICT_BOUNDS, VERDICT_JOURNAL, verdictClass } from './records.js'
 
 const verdictKey = (upstream: string, repo: string) => `${upstream} ${repo}`
+const SNAPSHOT_FILE = 'blobs.snapshot'
+
+export interface EmbeddedIndexOptions {
+  /** The clock the tag and verdict bounds measure "unused" by. */
+  now?: () => number
+}
 
 /**
- * The zero-set-up index: records in memory. Blob records are rebuilt from the cache dir
- * at start-up (see reconcile); tag mappings and verdicts are not on disk as content, so
- * they go to journals, replayed at open. Without them a restarted mirror in an air-gapped
- * site could no longer resolve a tag or know a repository was public.
+ * The zero-set-up index: records in memory, packed (see BlobTable), with the eviction
+ * order in one heap per kind. Blob records are rebuilt from the cache dir after a crash
+ * (see reconcile) and loaded from a snapshot after a clean shutdown; tag mappings and
+ * verdicts are not on disk as content, so they go to journals, replayed at open. Without
+ * them a restarted mirror in an air-gapped site could no longer resolve a tag or know a
+ * repository was public.
  */
 export class EmbeddedIndex implements Index {
-  private readonly blobs = new Map<string, BlobRecord>()
+  private readonly table = new BlobTable()
+  private readonly order: Record<RecordKind, AccessHeap>
   private bytes = 0
 
   private constructor(
-    private readonly tags: Journal<TagRecord>,
-    private readonly verdicts: Journal<Verdict>,
+    private readonly dir: string,
+    private readonly tags: Promise<Journal<TagRecord>>,
+    private readonly verdicts: Promise<Journal<Verdict>>,
     private readonly pinned: PinFile,
-  ) {}
+  ) {
+    const before = (a: number, b: number) => {
+      const x = this.table.access[a]!
+      const y = this.table.access[b]!
+      return x < y || (x === y && this.table.compareDigests(a, b) < 0)
+    }
+    this.order = { blob: new AccessHeap(before), manifest: new AccessHeap(before) }
+  }
 
-  /** `dir` holds the index's own files (inside the cache dir). */
-  static async open(dir: string): Promise<EmbeddedIndex> {
+  /**
+   * `dir` holds the index's own files (inside the cache dir). The journals are replayed in
+   * the background (40,000 tag mappings take a second on a busy machine): the mirror
+   * serves blobs meanwhile, and a tag or verdict lookup waits for its journal.
+   */
+  static async open(dir: string, options: EmbeddedIndexOptions = {}): Promise<EmbeddedIndex> {
     await mkdir(dir, { recursive: true })
-    const tags = await Journal.open(join(dir, 'tags.jsonl'), TAG_JOURNAL)
-    const verdicts = await Journal.open(join(dir, 'verdicts.jsonl'), VERDICT_JOURNAL)
-    return new EmbeddedIndex(tags, verdicts, new PinFile(join(dir, 'pins.jsonl')))
+    const now = options.now
+    const verdicts = Journal.open(join(dir, 'verdicts.jsonl'), VERDICT_JOURNAL, {
+      bounds: VERDICT_BOUNDS,
+      classify: verdictClass,
+      now,
+    })
+    const tags = verdicts.then(() => Journal.open(join(dir, 'tags.jsonl'), TAG_JOURNAL, { bounds: [TAG_BOUND], now }))
+    // A journal that cannot be read fails each lookup (the index is unavailable), not the process.
+    for (const journal of [verdicts, tags]) journal.catch(() => {})
+    return new EmbeddedIndex(dir, tags, verdicts, new PinFile(join(dir, 'pins.jsonl')))
   }
 
   /**
@@ -72,38 +105,106 @@ export class EmbeddedIndex implements Index {
     }
   }
 
+  private kindOf(id: number): RecordKind {
+    return this.table.isManifest(id) ? 'manifest' : 'blob'
+  }
+
+  private record(id: number, digest = this.table.digestOf(id)): BlobRecord {
+    const mediaType = this.table.mediaTypeOf(id)
+    return {
+      digest,
+      size: this.table.sizes[id]!,
+      ...(mediaType === undefined ? {} : { mediaType }),
+      upstream: this.table.upstreamOf(id),
+      lastAccess: this.table.access[id]!,
+    }
+  }
+
   async getBlob(digest: string): Promise<BlobRecord | undefined> {
-    const record = this.blobs.get(digest)
-    return record === undefined ? undefined : { ...record }
+    const id = this.table.find(digest)
+    return id < 0 ? undefined : this.record(id, digest)
   }
 
   async putBlob(record: BlobRecord): Promise<void> {
-    const previous = this.blobs.get(record.digest)
-    this.bytes += record.size - (previous?.size ?? 0)
-    this.blobs.set(record.digest, { ...record })
+    const id = this.table.find(record.digest)
+    if (id < 0) {
+      this.add(this.table.insert(record.digest), record)
+      return
+    }
+    this.bytes += record.size - this.table.sizes[id]!
+    const heap = this.order[this.kindOf(id)]
+    const queued = heap.has(id)
+    heap.remove(id)
+    this.set(id, record)
+    // A record taken out by an eviction pass in progress goes back when the pass ends.
+    if (queued) this.order[this.kindOf(id)].push(id)
+  }
+
+  async addBlobs(records: BlobRecord[]): Promise<number> {
+    let added = 0
+    for (const record of records) {
+      if (this.table.find(record.digest) >= 0) continue
+      this.add(this.table.insert(record.digest), record)
+      added++
+    }
+    return added
+  }
+
+  private add(id: number, record: BlobRecord): void {
+    this.set(id, record)
+    this.bytes += record.size
+    this.order[this.kindOf(id)].push(id)
+  }
+
+  private set(id: number, record: BlobRecord): void {
+    this.table.sizes[id] = record.size
+    this.table.access[id] = record.lastAccess
+    this.table.setUpstream(id, record.upstream)
+    this.table.setMediaType(id, record.mediaType)
   }
 
   async deleteBlob(digest: string): Promise<void> {
-    const previous = this.blobs.get(digest)
-    if (previous === undefined) return
-    this.bytes -= previous.size
-    this.blobs.delete(digest)
+    const id = this.table.find(digest)
+    if (id < 0) return
+    this.bytes -= this.table.sizes[id]!
+    this.order[this.kindOf(id)].remove(id)
+    this.table.remove(id)
   }
 
   touchBlob(digest: string, at: number): void {
-    const record = this.blobs.get(digest)
-    if (record !== undefined && record.lastAccess < at) record.lastAccess = at
+    const id = this.table.find(digest)
+    if (id < 0 || this.table.access[id]! >= at) return
+    this.table.access[id] = at
+    this.order[this.kindOf(id)].update(id)
   }
 
   async *listBlobs(): AsyncIterable<BlobRecord> {
-    for (const record of [...this.blobs.values()]) yield { ...record }
+    for (let id = 0; id < this.table.end; id++) {
+      if (this.table.isLive(id)) yield this.record(id)
+    }
   }
 
-  async leastRecentlyUsed(skip: number, limit: number): Promise<BlobRecord[]> {
-    return [...this.blobs.values()]
-      .sort((a, b) => a.lastAccess - b.lastAccess || a.digest.localeCompare(b.digest))
-      .slice(skip, skip + limit)
-      .map((r) => ({ ...r }))
+  /**
+   * Takes records off the heap as it yields them (O(log n) each); those the consumer
+   * kept go back when it stops. Meanwhile they are still records: found, touched, deleted.
+   */
+  async *leastRecentlyUsed(kind: RecordKind): AsyncIterable<BlobRecord> {
+    const heap = this.order[kind]
+    const taken: Array<{ id: number; digest: string }> = []
+    try {
+      for (let id = heap.pop(); id >= 0; id = heap.pop()) {
+        const record = this.record(id)
+        taken.push({ id, digest: record.digest })
+        yield record
+      }
+    } finally {
+      for (const { id, digest } of taken) {
+        // Still the same record (ids are reused), and not put back by a put meanwhile.
+        if (this.table.find(digest) !== id) continue
+        const own = this.order[this.kindOf(id)]
+        if (!own.has(id)) own.push(id)
+      }
+    }
   }
 
   pin(image: string, digests: string[]): Promise<void> {
@@ -118,57 +219,100 @@ export class EmbeddedIndex implements Index {
     return this.pinned.pins()
   }
 
+  /** At start-up, when the pin file has grown well past its pins. */
+  compactPins(): Promise<boolean> {
+    return this.pinned.compact()
+  }
+
   async getTag(key: TagKey): Promise<TagRecord | undefined> {
-    const record = this.tags.entries.get(tagKeyString(key))
+    const record = (await this.tags).get(tagKeyString(key))
     return record === undefined ? undefined : { ...record }
   }
 
   async putTag(key: TagKey, record: TagRecord): Promise<void> {
-    await this.tags.put(tagKeyString(key), { ...record })
+    await (await this.tags).put(tagKeyString(key), { ...record })
   }
 
   async deleteTag(key: TagKey): Promise<void> {
-    await this.tags.delete(tagKeyString(key))
+    await (await this.tags).delete(tagKeyString(key))
   }
 
   async findTags(upstream: string, repo: string, tag: string): Promise<TagRecord[]> {
     const prefix = `${upstream} ${repo} ${tag} `
-    return [...this.tags.entries].filter(([k]) => k.startsWith(prefix)).map(([, r]) => ({ ...r }))
+    return [...(await this.tags).entries()].filter(([k]) => k.startsWith(prefix)).map(([, r]) => ({ ...r }))
   }
 
   async *listTags(): AsyncIterable<TagMapping> {
-    yield* mappingsOf(this.tags.entries)
+    yield* mappingsOf((await this.tags).entries())
   }
 
   async deleteTags(upstream: string, repo: string, tag: string): Promise<void> {
     const prefix = `${upstream} ${repo} ${tag} `
-    const keys = [...this.tags.entries.keys()].filter((k) => k.startsWith(prefix))
-    for (const key of keys) await this.tags.delete(key)
+    const tags = await this.tags
+    const keys = [...tags.entries()].map(([k]) => k).filter((k) => k.startsWith(prefix))
+    for (const key of keys) await tags.delete(key)
   }
 
   async getVerdict(upstream: string, repo: string): Promise<Verdict | undefined> {
-    const verdict = this.verdicts.entries.get(verdictKey(upstream, repo))
+    const verdict = (await this.verdicts).get(verdictKey(upstream, repo))
     return verdict === undefined ? undefined : { ...verdict }
   }
 
   async putVerdict(upstream: string, repo: string, verdict: Verdict): Promise<void> {
-    await this.verdicts.put(verdictKey(upstream, repo), { ...verdict })
+    await (await this.verdicts).put(verdictKey(upstream, repo), { ...verdict })
   }
 
   async stats(): Promise<IndexStats> {
-    return { blobs: this.blobs.size, bytes: this.bytes }
+    return { blobs: this.table.count, bytes: this.bytes }
+  }
+
+  async saveState(): Promise<string> {
+    const { bytes, token } = encodeSnapshot(this.table)
+    await replaceFile(join(this.dir, SNAPSHOT_FILE), bytes)
+    return token
+  }
+
+  async restoreState(token: string, pause: () => Promise<void>): Promise<boolean> {
+    const rows = await openSnapshot(join(this.dir, SNAPSHOT_FILE), token)
+    if (rows === undefined) return false
+    this.table.reserve(this.table.count + rows.count)
+    await this.addBlobs(rows.others)
+    const added: number[] = []
+    await rows.read((row) => this.restoreRow(row, added), pause)
+    // Into the eviction order at once, in O(n); those deleted or put again by requests
+    // meanwhile are gone or in it already.
+    const kinds: Record<RecordKind, number[]> = { blob: [], manifest: [] }
+    for (const id of added) {
+      const unordered = this.table.isLive(id) && !this.order.blob.has(id) && !this.order.manifest.has(id)
+      if (unordered) kinds[this.kindOf(id)].push(id)
+    }
+    this.order.blob.pushAll(kinds.blob)
+    this.order.manifest.pushAll(kinds.manifest)
+    return true
+  }
+
+  /** A record as the snapshot has it, unless one was recorded since the start; not yet in the order. */
+  private restoreRow(row: SnapshotRow, added: number[]): void {
+    if (this.table.findBinary(row.digest, row.offset) >= 0) return
+    const id = this.table.insertBinary(row.digest, row.offset)
+    this.table.sizes[id] = row.size
+    this.table.access[id] = row.lastAccess
+    this.table.setUpstream(id, row.upstream)
+    this.table.setMediaType(id, row.mediaType)
+    this.bytes += row.size
+    added.push(id)
   }
 
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {
-    await this.tags.flush()
-    await this.verdicts.flush()
+    await (await this.tags).close()
+    await (await this.verdicts).close()
   }
 }
 
 /** The journal's entries as mappings; keys were checked when the journal was read. */
-function* mappingsOf(entries: Map<string, TagRecord>): Iterable<TagMapping> {
+function* mappingsOf(entries: Iterable<[string, TagRecord]>): Iterable<TagMapping> {
   for (const [text, record] of [...entries]) {
     const key = parseTagKeyString(text)
     if (key !== undefined) yield { key, record: { ...record } }

@@ -1,26 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { pipeline } from 'node:stream/promises'
-import { mkdir, open, opendir, readdir, readFile, rm, stat, unlink, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, readFile, rm, stat, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
-import { z } from 'zod'
 import { createDigester, parseDigest } from '../oci/digest.js'
 import type { BlobStore, BlobWriter, ExpectedBlob, OpenBlob, StoredBlob, WriterOptions } from './blob-store.js'
+import { META_SUFFIX, readMeta, scanBlobTree } from './fs-blob-scan.js'
 import { FsBlobWriter, throwAsDiskFull } from './fs-blob-writer.js'
-import { parseRecord } from './records.js'
-
-const META_SUFFIX = '.json'
-
-/** The small file beside a manifest. A field that is not a string counts as absent. */
-const blobMetaSchema = z.object({
-  mediaType: z.string().optional().catch(undefined),
-  upstream: z.string().optional().catch(undefined),
-})
-
-interface BlobMeta {
-  mediaType?: string
-  upstream?: string
-}
 
 function isMissing(error: unknown): boolean {
   return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT'
@@ -129,17 +115,12 @@ export class FsBlobStore implements BlobStore {
   }
 
   async *list(): AsyncIterable<StoredBlob> {
-    for (const algorithm of await readdirIfAny(this.blobsDir)) {
-      for (const prefix of await readdirIfAny(join(this.blobsDir, algorithm))) {
-        const dir = await opendir(join(this.blobsDir, algorithm, prefix)).catch(() => undefined)
-        if (dir === undefined) continue
-        for await (const entry of dir) {
-          if (!entry.isFile() || entry.name.endsWith(META_SUFFIX)) continue
-          const stored = await this.stat(`${algorithm}:${entry.name}`).catch(() => undefined)
-          if (stored !== undefined) yield stored
-        }
-      }
-    }
+    for await (const batch of this.scan()) yield* batch
+  }
+
+  /** See scanBlobTree: a directory at a time, requests served in between. */
+  scan(): AsyncIterable<StoredBlob[]> {
+    return scanBlobTree(this.blobsDir)
   }
 }
 
@@ -154,23 +135,5 @@ export function openBlob(handle: FileHandle, size: number): OpenBlob {
       closed = true
       await handle.close()
     },
-  }
-}
-
-/** A blob's meta file; none (a layer has none), or one that is unreadable or invalid, is no meta. */
-async function readMeta(path: string): Promise<BlobMeta> {
-  const meta = parseRecord(blobMetaSchema, await readFile(path + META_SUFFIX, 'utf8').catch(() => undefined))
-  return {
-    ...(meta?.mediaType === undefined ? {} : { mediaType: meta.mediaType }),
-    ...(meta?.upstream === undefined ? {} : { upstream: meta.upstream }),
-  }
-}
-
-async function readdirIfAny(path: string): Promise<string[]> {
-  try {
-    return await readdir(path)
-  } catch (e) {
-    if (isMissing(e)) return []
-    throw e
   }
 }

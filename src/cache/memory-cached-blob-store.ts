@@ -69,6 +69,10 @@ export class MemoryCachedBlobStore implements BlobStore {
     return this.inner.list()
   }
 
+  scan(): AsyncIterable<StoredBlob[]> {
+    return this.inner.scan()
+  }
+
   /** Checks the disk, the truth: a copy held here was read from it. */
   async verify(digest: string): Promise<boolean> {
     const ok = await this.inner.verify(digest)

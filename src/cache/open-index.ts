@@ -11,6 +11,7 @@ export interface OpenIndexOptions {
   /**
    * Join the replicas the config names (`advertiseUrl`): a serving mirror does, a command
    * run beside one (reindex, pin) does not, or it would announce itself as a replica.
+   * A serving mirror also compacts the embedded index's pin file.
    */
   asReplica?: boolean
 }
@@ -29,7 +30,12 @@ export interface OpenedIndex {
  */
 export async function openIndex(config: Config, log: Logger, options: OpenIndexOptions = {}): Promise<OpenedIndex> {
   if (config.redisUrl === undefined) {
-    return { index: await EmbeddedIndex.open(join(config.cacheDir, 'index')), peers: alone }
+    const index = await EmbeddedIndex.open(join(config.cacheDir, 'index'))
+    // Only the serving mirror rewrites the pin file (the pin command appends to it).
+    if (options.asReplica === true) {
+      await index.compactPins().catch((e: unknown) => log.warn({ err: e }, 'pin file not compacted'))
+    }
+    return { index, peers: alone }
   }
   // ioredis costs ~20 MiB of memory: loaded only by mirrors that use Redis.
   const { connectRedis, firstConnection } = await import('./redis-connection.js')

@@ -37,6 +37,37 @@ export const TAG_JOURNAL: JournalSchema<TagRecord> = { key: tagKeyTextSchema, re
 export const VERDICT_JOURNAL: JournalSchema<Verdict> = { key: z.string(), record: verdictSchema }
 export const PIN_JOURNAL: JournalSchema<string[]> = { key: z.string(), record: pinDigestsSchema }
 
+const DAY_MS = 24 * 60 * 60 * 1000
+
+/**
+ * A tag mapping or a public verdict nobody asked for in this long is forgotten: asking
+ * again costs one upstream round trip, and a month covers the images a site pulls for
+ * its monthly jobs. Both indexes apply it (Redis as an EXPIRE refreshed on use).
+ */
+export const UNUSED_TTL_MS = 30 * DAY_MS
+/**
+ * How many tag mappings and public verdicts are kept at most, the least recently used
+ * going first: 100,000 of each is some 40 MB in memory, and far more distinct tags and
+ * repositories than a site pulls in a month.
+ */
+export const MAX_TAGS = 100_000
+export const MAX_PUBLIC_VERDICTS = 100_000
+/**
+ * Verdicts that a repository is private or absent are bounded apart, tighter: anyone can
+ * ask for random names, and each such name leaves one. A day unused (the verdict TTL's
+ * default) and 10,000 of them keep real private repositories in use known.
+ */
+export const MAX_NEGATIVE_VERDICTS = 10_000
+export const NEGATIVE_UNUSED_TTL_MS = DAY_MS
+
+export const TAG_BOUND = { max: MAX_TAGS, unusedTtlMs: UNUSED_TTL_MS }
+/** Public verdicts, then negative ones: see verdictClass. */
+export const VERDICT_BOUNDS = [
+  { max: MAX_PUBLIC_VERDICTS, unusedTtlMs: UNUSED_TTL_MS },
+  { max: MAX_NEGATIVE_VERDICTS, unusedTtlMs: NEGATIVE_UNUSED_TTL_MS },
+]
+export const verdictClass = (verdict: Verdict): number => (verdict.isPublic ? 0 : 1)
+
 /**
  * JSON text read back, checked against `schema`: undefined when there is none, or when it
  * is not JSON or does not fit (then `onInvalid` hears why).

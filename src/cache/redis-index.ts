@@ -1,11 +1,24 @@
+import { randomBytes } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { z } from 'zod'
 import { Cluster } from 'ioredis'
-import type { BlobRecord, Index, IndexStats, Pin, TagKey, TagMapping, TagRecord, Verdict } from './cache-index.js'
-import { parseTagKeyString, tagKeyString } from './cache-index.js'
+import type {
+  BlobRecord,
+  Index,
+  IndexStats,
+  Pin,
+  RecordKind,
+  TagKey,
+  TagMapping,
+  TagRecord,
+  Verdict,
+} from './cache-index.js'
+import { parseTagKeyString } from './cache-index.js'
 import { silentLogger, type Logger } from '../logger.js'
-import { parseRecord, pinDigestsSchema, tagRecordSchema, verdictSchema } from './records.js'
+import { parseRecord, pinDigestsSchema, tagRecordSchema } from './records.js'
 import type { RedisClient } from './redis-connection.js'
+import { RedisFacts } from './redis-facts.js'
+import { ACCESS_PAGE, ADD_BLOBS, DELETE_BLOB, PUT_BLOB } from './redis-scripts.js'
 
 /**
  * Reads served from process memory for this long: a cache hit costs no Redis round trip,
@@ -16,39 +29,14 @@ const HOT_MAX_ENTRIES = 10_000
 /** Touches are gathered and written in one command this often. */
 const TOUCH_FLUSH_MS = 1000
 const SCAN_BATCH = 500
-
-// What a blob is (blob:<digest>, shared) and which replica holds it (its access order,
-// its totals, the holders set) change together, or not at all.
-// KEYS: blob, access, stats, holders. ARGV: digest, size, mediaType, upstream, lastAccess, replica.
-const PUT_BLOB = `
-local held = redis.call('ZSCORE', KEYS[2], ARGV[1])
-local old = redis.call('HGET', KEYS[1], 'size')
-redis.call('HSET', KEYS[1], 'size', ARGV[2], 'upstream', ARGV[4])
-if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'mediaType', ARGV[3]) end
-redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
-redis.call('SADD', KEYS[4], ARGV[6])
-if held then
-  redis.call('HINCRBY', KEYS[3], 'bytes', tonumber(ARGV[2]) - tonumber(old or ARGV[2]))
-else
-  redis.call('HINCRBY', KEYS[3], 'bytes', ARGV[2])
-  redis.call('HINCRBY', KEYS[3], 'blobs', 1)
-end
-return 1`
-
-// KEYS: blob, access, stats, holders. ARGV: digest, replica.
-const DELETE_BLOB = `
-if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
-local size = redis.call('HGET', KEYS[1], 'size') or '0'
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('SREM', KEYS[4], ARGV[2])
-redis.call('HINCRBY', KEYS[3], 'bytes', -tonumber(size))
-redis.call('HINCRBY', KEYS[3], 'blobs', -1)
-if redis.call('SCARD', KEYS[4]) == 0 then redis.call('DEL', KEYS[1]) end
-return 1`
+/** Records added in one script: a few milliseconds of Redis's time, well within the command timeout. */
+const ADD_BATCH = 500
 
 type IndexRedis = RedisClient & {
   putBlob(blob: string, access: string, stats: string, holders: string, ...args: string[]): Promise<number>
   deleteBlob(blob: string, access: string, stats: string, holders: string, ...args: string[]): Promise<number>
+  addBlobs(numberOfKeys: number, ...keysAndArgs: string[]): Promise<number>
+  accessPage(access: string, score: string, digest: string, limit: string): Promise<string[]>
 }
 
 function toRecord(digest: string, fields: Record<string, string>, score: string | null): BlobRecord | undefined {
@@ -75,6 +63,7 @@ export class RedisIndex implements Index {
   private readonly hot = new LRUCache<string, { value: unknown }>({ max: HOT_MAX_ENTRIES, ttl: HOT_TTL_MS })
   private touches = new Map<string, number>()
   private readonly timer: NodeJS.Timeout
+  private readonly facts: RedisFacts
 
   /** `replica` names this mirror among those sharing the Redis; one alone uses any name. */
   constructor(
@@ -85,8 +74,17 @@ export class RedisIndex implements Index {
   ) {
     client.defineCommand('putBlob', { numberOfKeys: 4, lua: PUT_BLOB })
     client.defineCommand('deleteBlob', { numberOfKeys: 4, lua: DELETE_BLOB })
+    client.defineCommand('addBlobs', { lua: ADD_BLOBS })
+    client.defineCommand('accessPage', { numberOfKeys: 1, lua: ACCESS_PAGE })
     this.redis = client as IndexRedis
     this.base = `${prefix}{idx}:`
+    this.facts = new RedisFacts({
+      redis: this.redis,
+      key: (...parts) => this.key(...parts),
+      cached: (key, read) => this.cached(key, read),
+      forget: (key) => this.hot.delete(key),
+      parse: (schema, key, text) => this.parse(schema, key, text),
+    })
     // After an outage Redis may hold less than before (a restart without persistence,
     // a FLUSHALL): nothing read before it is trusted after.
     client.on('ready', () => this.hot.clear())
@@ -152,6 +150,18 @@ export class RedisIndex implements Index {
     )
   }
 
+  async addBlobs(records: BlobRecord[]): Promise<number> {
+    let added = 0
+    for (let at = 0; at < records.length; at += ADD_BATCH) {
+      const batch = records.slice(at, at + ADD_BATCH)
+      for (const record of batch) this.hot.delete(`blob ${record.digest}`)
+      const keys = batch.flatMap((r) => [this.key('blob', r.digest), this.holdersKey(r.digest)])
+      const args = batch.flatMap((r) => [r.digest, String(r.size), r.mediaType ?? '', r.upstream, String(r.lastAccess)])
+      added += await this.redis.addBlobs(2 + keys.length, this.access, this.statsKey, ...keys, this.replica, ...args)
+    }
+    return added
+  }
+
   async deleteBlob(digest: string): Promise<void> {
     this.hot.delete(`blob ${digest}`)
     this.touches.delete(digest)
@@ -188,10 +198,21 @@ export class RedisIndex implements Index {
     } while (cursor !== '0')
   }
 
-  async leastRecentlyUsed(skip: number, limit: number): Promise<BlobRecord[]> {
-    if (limit <= 0) return []
-    const digests = await this.redis.zrange(this.access, skip, skip + limit - 1)
-    return this.records(digests)
+  async *leastRecentlyUsed(kind: RecordKind): AsyncIterable<BlobRecord> {
+    // Reads since the last flush count: the order is as of now.
+    await this.flushTouches()
+    let score = ''
+    let digest = ''
+    for (;;) {
+      const flat = await this.redis.accessPage(this.access, score, digest, String(SCAN_BATCH))
+      if (flat.length === 0) return
+      digest = flat[flat.length - 2]!
+      score = flat[flat.length - 1]!
+      const records = await this.records(flat.filter((_, i) => i % 2 === 0))
+      for (const record of records) {
+        if ((record.mediaType !== undefined) === (kind === 'manifest')) yield record
+      }
+    }
   }
 
   private async records(digests: string[]): Promise<BlobRecord[]> {
@@ -209,37 +230,20 @@ export class RedisIndex implements Index {
     })
   }
 
-  async getTag(key: TagKey): Promise<TagRecord | undefined> {
-    const k = this.key('tag', tagKeyString(key))
-    return this.cached(k, async () => this.parse(tagRecordSchema, k, await this.redis.get(k)))
+  getTag(key: TagKey): Promise<TagRecord | undefined> {
+    return this.facts.getTag(key)
   }
 
-  /** The accept keys a tag has mappings for, so all of them can be found. */
-  private acceptsKey(key: { upstream: string; repo: string; tag: string }): string {
-    return this.key('accepts', `${key.upstream} ${key.repo} ${key.tag}`)
+  putTag(key: TagKey, record: TagRecord): Promise<void> {
+    return this.facts.putTag(key, record)
   }
 
-  async putTag(key: TagKey, record: TagRecord): Promise<void> {
-    const k = this.key('tag', tagKeyString(key))
-    this.hot.delete(k)
-    await this.redis.multi().set(k, JSON.stringify(record)).sadd(this.acceptsKey(key), key.accept).exec()
+  deleteTag(key: TagKey): Promise<void> {
+    return this.facts.deleteTag(key)
   }
 
-  async deleteTag(key: TagKey): Promise<void> {
-    const k = this.key('tag', tagKeyString(key))
-    this.hot.delete(k)
-    await this.redis.multi().del(k).srem(this.acceptsKey(key), key.accept).exec()
-  }
-
-  async findTags(upstream: string, repo: string, tag: string): Promise<TagRecord[]> {
-    const accepts = await this.redis.smembers(this.acceptsKey({ upstream, repo, tag }))
-    if (accepts.length === 0) return []
-    const keys = accepts.map((accept) => this.key('tag', tagKeyString({ upstream, repo, tag, accept })))
-    const values = await this.redis.mget(...keys)
-    return values.flatMap((v, i) => {
-      const record = this.parse(tagRecordSchema, keys[i]!, v)
-      return record === undefined ? [] : [record]
-    })
+  findTags(upstream: string, repo: string, tag: string): Promise<TagRecord[]> {
+    return this.facts.findTags(upstream, repo, tag)
   }
 
   /** Scans for tag keys (on each master of a Cluster) and reads them in batches. */
@@ -263,24 +267,16 @@ export class RedisIndex implements Index {
     }
   }
 
-  async deleteTags(upstream: string, repo: string, tag: string): Promise<void> {
-    const accepts = this.acceptsKey({ upstream, repo, tag })
-    const keys = (await this.redis.smembers(accepts)).map((accept) =>
-      this.key('tag', tagKeyString({ upstream, repo, tag, accept })),
-    )
-    for (const k of keys) this.hot.delete(k)
-    await this.redis.del(accepts, ...keys)
+  getVerdict(upstream: string, repo: string): Promise<Verdict | undefined> {
+    return this.facts.getVerdict(upstream, repo)
   }
 
-  async getVerdict(upstream: string, repo: string): Promise<Verdict | undefined> {
-    const k = this.key('verdict', `${upstream} ${repo}`)
-    return this.cached(k, async () => this.parse(verdictSchema, k, await this.redis.get(k)))
+  deleteTags(upstream: string, repo: string, tag: string): Promise<void> {
+    return this.facts.deleteTags(upstream, repo, tag)
   }
 
-  async putVerdict(upstream: string, repo: string, verdict: Verdict): Promise<void> {
-    const k = this.key('verdict', `${upstream} ${repo}`)
-    this.hot.delete(k)
-    await this.redis.set(k, JSON.stringify(verdict))
+  putVerdict(upstream: string, repo: string, verdict: Verdict): Promise<void> {
+    return this.facts.putVerdict(upstream, repo, verdict)
   }
 
   async pin(image: string, digests: string[]): Promise<void> {
@@ -302,6 +298,19 @@ export class RedisIndex implements Index {
   async stats(): Promise<IndexStats> {
     const stats = await this.redis.hgetall(this.statsKey)
     return { blobs: Number(stats.blobs ?? 0), bytes: Number(stats.bytes ?? 0) }
+  }
+
+  /** Redis keeps the records anyway; the token names its data set, which a FLUSHALL or a restart without persistence replaces. */
+  async saveState(): Promise<string> {
+    // In the stats hash: it expires with this replica's records (see RedisPeers).
+    await this.redis.hsetnx(this.statsKey, 'epoch', randomBytes(16).toString('hex'))
+    const epoch = await this.redis.hget(this.statsKey, 'epoch')
+    if (epoch === null) throw new Error('Redis lost the index epoch as it was written')
+    return epoch
+  }
+
+  async restoreState(token: string): Promise<boolean> {
+    return (await this.redis.hget(this.statsKey, 'epoch')) === token
   }
 
   /** A value read back; one that does not fit its schema (another writer, a hand edit) counts as absent. */

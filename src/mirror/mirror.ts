@@ -29,6 +29,8 @@ export interface MirrorDeps {
   /** For what no upstream owns: eviction, the index. */
   telemetry: Telemetry
   bound: CacheBound
+  /** Eviction waits for it: until the index matches the disk, its totals fall short. */
+  evictionReady?: Promise<unknown>
   peers: Peers
   peerClient: PeerClient | undefined
   log: Logger
@@ -73,6 +75,7 @@ export class Mirror {
       inUse: (digest) => this.blobs.inUse(digest),
       telemetry,
       log: deps.log,
+      ready: deps.evictionReady,
     })
     const cacheGrew = () => {
       void this.evictor.check()

@@ -8,6 +8,8 @@ export interface HealthDeps {
   registry: Registry
   index: Index
   cacheDir: string
+  /** Whether the index still catches up with the disk (the mirror serves meanwhile). */
+  reconcile: () => 'running' | 'pending' | 'done'
 }
 
 async function cacheWritable(cacheDir: string): Promise<boolean> {
@@ -24,7 +26,8 @@ async function cacheWritable(cacheDir: string): Promise<boolean> {
 /**
  * `/metrics` for Prometheus; `/healthz`: the process answers; `/readyz`: it can serve,
  * which needs a writable cache dir. An unreachable index is reported as degraded but
- * still ready: the mirror serves from disk without it.
+ * still ready: the mirror serves from disk without it; so is an index still catching up
+ * with the disk after a start (`reconcile`).
  */
 export function registerHealthRoutes(app: FastifyInstance, deps: HealthDeps): void {
   app.get('/metrics', async (_request, reply) => {
@@ -40,7 +43,12 @@ export function registerHealthRoutes(app: FastifyInstance, deps: HealthDeps): vo
         () => 'degraded' as const,
       ),
     ])
-    const body = { status: writable ? 'ready' : 'unavailable', cache: writable ? 'writable' : 'not writable', index }
+    const body = {
+      status: writable ? 'ready' : 'unavailable',
+      cache: writable ? 'writable' : 'not writable',
+      index,
+      reconcile: deps.reconcile(),
+    }
     return reply.code(writable ? 200 : 503).send(body)
   })
 }

@@ -40,7 +40,7 @@ t.test('a torn last journal line (crash mid-append) is skipped, the rest stands'
   await reopened.close()
 })
 
-t.test('the journal is compacted when it is reopened', async (t) => {
+t.test('the journal is compacted when it is closed', async (t) => {
   const dir = await makeTempDir('embedded-index')
   t.teardown(dir.remove)
   const index = await EmbeddedIndex.open(dir.path)

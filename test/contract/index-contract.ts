@@ -1,5 +1,5 @@
 import type { Test } from 'tap'
-import type { BlobRecord, Index, TagKey } from '../../src/cache/cache-index.js'
+import type { BlobRecord, Index, RecordKind, TagKey } from '../../src/cache/cache-index.js'
 
 /**
  * How to open an implementation, and what it keeps across a restart. Tag mappings,
@@ -25,6 +25,15 @@ const blob = (n: number, extra: Partial<BlobRecord> = {}): BlobRecord => ({
   lastAccess: 1_000 + n,
   ...extra,
 })
+const MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
+
+/** The digests of one kind in eviction order, the whole of it. */
+async function orderOf(index: Index, kind: RecordKind = 'blob'): Promise<string[]> {
+  const digests: string[] = []
+  for await (const record of index.leastRecentlyUsed(kind)) digests.push(record.digest)
+  return digests
+}
+
 const key = (tag: string, accept = '7f'): TagKey => ({
   upstream: 'registry.example:5000',
   repo: 'library/x',
@@ -195,40 +204,102 @@ export function indexContract(t: Test, harness: IndexHarness): void {
     await index.close()
     const reopened = await harness.reopen(index)
     t.teardown(() => reopened.close())
-    const order = async (skip: number, limit: number) =>
-      (await reopened.leastRecentlyUsed(skip, limit)).map((r) => r.digest)
     if (!harness.persistsBlobRecords) {
-      t.same(await order(0, 10), [], 'blob records are not kept: they are rebuilt from the disk')
+      t.same(await orderOf(reopened), [], 'blob records are not kept: they are rebuilt from the disk')
       return
     }
-    t.same(await order(0, 10), [digest(3), digest(1), digest(4), digest(2)], 'the touch moved 2 last')
-    t.same(await order(1, 2), [digest(1), digest(4)])
-    t.same(await order(4, 2), [])
+    t.same(await orderOf(reopened), [digest(3), digest(1), digest(4), digest(2)], 'the touch moved 2 last')
   })
 
-  t.test('least recently used first, paged, in one run: ties by digest, a put moves a blob', async (t) => {
+  t.test('least recently used first, in one run: ties by digest, a put moves a blob', async (t) => {
     const index = await harness.open()
     t.teardown(() => index.close())
-    const order = async (skip: number, limit: number) =>
-      (await index.leastRecentlyUsed(skip, limit)).map((r) => r.digest)
-    t.same(await order(0, 10), [], 'empty')
+    t.same(await orderOf(index), [], 'empty')
     await index.putBlob(blob(4, { lastAccess: 300 }))
     await index.putBlob(blob(2, { lastAccess: 100 }))
     await index.putBlob(blob(3, { lastAccess: 200 }))
     await index.putBlob(blob(1, { lastAccess: 300 }))
-    t.same(await order(0, 10), [digest(2), digest(3), digest(1), digest(4)])
-    t.same(await order(0, 1), [digest(2)], 'the first page')
-    t.same(await order(2, 5), [digest(1), digest(4)], 'the last page, short')
-    t.same(await order(1, 0), [], 'a page of none')
+    t.same(await orderOf(index), [digest(2), digest(3), digest(1), digest(4)])
+    t.same(await orderOf(index), [digest(2), digest(3), digest(1), digest(4)], 'reading the order leaves it as it was')
     await index.putBlob(blob(2, { lastAccess: 400 }))
-    t.same(await order(0, 10), [digest(3), digest(1), digest(4), digest(2)], 'put again, later: it goes last')
+    t.same(await orderOf(index), [digest(3), digest(1), digest(4), digest(2)], 'put again, later: it goes last')
     await index.deleteBlob(digest(3))
-    t.same(await order(0, 10), [digest(1), digest(4), digest(2)], 'a deleted blob leaves the order')
-    t.same(
-      (await index.leastRecentlyUsed(0, 1))[0],
-      blob(1, { lastAccess: 300 }),
-      'the records themselves, not only their digests',
-    )
+    t.same(await orderOf(index), [digest(1), digest(4), digest(2)], 'a deleted blob leaves the order')
+    const order = index.leastRecentlyUsed('blob')[Symbol.asyncIterator]()
+    t.same((await order.next()).value, blob(1, { lastAccess: 300 }), 'the records themselves, not only their digests')
+    await order.return?.()
+    t.same(await orderOf(index), [digest(1), digest(4), digest(2)], 'stopping early leaves the order as it was')
+  })
+
+  t.test('least recently used: manifests apart from other blobs', async (t) => {
+    const index = await harness.open()
+    t.teardown(() => index.close())
+    await index.putBlob(blob(1, { lastAccess: 100, mediaType: MANIFEST }))
+    await index.putBlob(blob(2, { lastAccess: 200 }))
+    await index.putBlob(blob(3, { lastAccess: 50, mediaType: MANIFEST }))
+    await index.putBlob(blob(4, { lastAccess: 150 }))
+    t.same(await orderOf(index, 'blob'), [digest(4), digest(2)])
+    t.same(await orderOf(index, 'manifest'), [digest(3), digest(1)])
+  })
+
+  t.test('least recently used: deleting as it goes, with changes meanwhile', async (t) => {
+    const index = await harness.open()
+    t.teardown(() => index.close())
+    for (let n = 1; n <= 1200; n++) await index.putBlob(blob(n, { lastAccess: 10_000 + n }))
+    const seen: string[] = []
+    for await (const record of index.leastRecentlyUsed('blob')) {
+      const n = Number.parseInt(record.digest.slice('sha256:'.length), 16)
+      // Whether a record added behind the cursor is met is the implementation's choice.
+      if (n === 5000) continue
+      seen.push(record.digest)
+      // The odd ones are evicted; the even ones kept (pinned, in use).
+      if (n % 2 === 1) await index.deleteBlob(record.digest)
+      if (seen.length === 10) {
+        // Touched far ahead (past what an implementation reads ahead, a page of some
+        // hundreds): it now comes at the end; deleted far ahead: it never comes.
+        await index.putBlob(blob(700, { lastAccess: 99_999 }))
+        await index.deleteBlob(digest(800))
+        await index.putBlob(blob(5000, { lastAccess: 1 }))
+      }
+    }
+    const expected = [...Array.from({ length: 1200 }, (_, i) => i + 1).filter((n) => n !== 700 && n !== 800), 700]
+    t.same(seen, expected.map(digest), 'each record once, in the order as it stood when it was reached')
+    const left = await orderOf(index)
+    t.equal(left.length, 600, 'the kept ones and the new one remain')
+    t.equal(left[0], digest(5000), 'the new oldest first')
+    t.equal(left.at(-1), digest(700))
+    t.equal((await index.stats()).blobs, 600)
+  })
+
+  t.test('addBlobs adds only what the index does not hold', async (t) => {
+    const index = await harness.open()
+    t.teardown(() => index.close())
+    await index.putBlob(blob(1, { lastAccess: 9_000 }))
+    const added = await index.addBlobs([blob(1, { lastAccess: 1 }), blob(2), blob(3, { mediaType: MANIFEST })])
+    t.equal(added, 2)
+    t.equal((await index.getBlob(digest(1)))?.lastAccess, 9_000, 'a held record is left as it is')
+    t.same(await index.getBlob(digest(3)), blob(3, { mediaType: MANIFEST }))
+    t.same(await index.stats(), { blobs: 3, bytes: 100 + 200 + 300 })
+    t.equal(await index.addBlobs([]), 0)
+  })
+
+  t.test('a kept state is restored by its token, and only by it', async (t) => {
+    const index = await harness.open()
+    await index.putBlob(blob(1, { lastAccess: 500 }))
+    await index.putBlob(blob(2, { mediaType: MANIFEST }))
+    await index.putBlob({ ...blob(3), digest: `sha512:${'c'.repeat(128)}` })
+    const token = await index.saveState()
+    await index.close()
+    const pause = () => Promise.resolve()
+    const reopened = await harness.reopen(index)
+    t.teardown(() => reopened.close())
+    t.equal(await reopened.restoreState(`${token}x`, pause), false, 'another token')
+    t.equal(await reopened.restoreState(token, pause), true)
+    t.same(await reopened.getBlob(digest(1)), blob(1, { lastAccess: 500 }))
+    t.same(await reopened.getBlob(digest(2)), blob(2, { mediaType: MANIFEST }))
+    t.same(await reopened.getBlob(`sha512:${'c'.repeat(128)}`), { ...blob(3), digest: `sha512:${'c'.repeat(128)}` })
+    t.same(await reopened.stats(), { blobs: 3, bytes: 600 })
+    t.same(await orderOf(reopened, 'manifest'), [digest(2)], 'the eviction order is back too')
   })
 
   t.test('pins: per image, replaced by a new pin, removed by unpin, kept across a reopen', async (t) => {

@@ -5,6 +5,7 @@ import type { Index } from '../../src/cache/cache-index.js'
 import { connectRedis, firstConnection, type RedisClient } from '../../src/cache/redis-connection.js'
 import { RedisIndex } from '../../src/cache/redis-index.js'
 import { RedisPeers } from '../../src/cache/redis-peers.js'
+import { MAX_NEGATIVE_VERDICTS, NEGATIVE_UNUSED_TTL_MS, UNUSED_TTL_MS } from '../../src/cache/records.js'
 import { silentLogger } from '../../src/logger.js'
 import { startRedis } from '../helpers/redis.js'
 import { indexContract } from './index-contract.js'
@@ -144,4 +145,34 @@ t.test('values in Redis that do not fit their schema count as absent, and are lo
   t.same(await index.pins(), [{ image: 'library/x:1', digests: [] }])
   t.ok(warnings.length >= 4, 'each was logged')
   t.match(warnings[0], { key: 'invalid:{idx}:tag:u r t 1' })
+})
+
+t.test('tag mappings and verdicts expire when unused; negative verdicts are bounded apart', async (t) => {
+  const prefix = `facts-${randomBytes(4).toString('hex')}:`
+  const index = await open(prefix)
+  t.teardown(() => index.close())
+  const client = await connect()
+  t.teardown(() => client.quit())
+  const key = (k: string) => `${prefix}{idx}:${k}`
+  const tag = { upstream: 'u', repo: 'library/x', tag: '1', accept: '7f' }
+  await index.putTag(tag, { digest: `sha256:${'a'.repeat(64)}`, mediaType: 'm', size: 1, checkedAt: 1 })
+  await index.putVerdict('u', 'library/x', { isPublic: true, checkedAt: 1 })
+  const month = UNUSED_TTL_MS
+  const ttl = (k: string) => client.pttl(key(k))
+  t.ok((await ttl('tag:u library/x 1 7f')) > month - 60_000, 'a tag lasts a month unused')
+  t.ok((await ttl('accepts:u library/x 1')) > month - 60_000, 'and so does the set of its accept keys')
+  t.ok((await ttl('verdict:u library/x')) > month - 60_000, 'a public verdict too')
+  await client.pexpire(key('tag:u library/x 1 7f'), 1000)
+  await index.getTag(tag)
+  t.ok((await ttl('tag:u library/x 1 7f')) > month - 60_000, 'a read starts its time again')
+
+  const extra = 5
+  for (let i = 0; i < MAX_NEGATIVE_VERDICTS + extra; i++) {
+    await index.putVerdict('u', `random/${i}`, { isPublic: false, checkedAt: 1 })
+  }
+  t.equal(await client.zcard(key('negatives')), MAX_NEGATIVE_VERDICTS, 'negatives are bounded in count')
+  t.equal(await client.exists(key('verdict:u random/0')), 0, 'the oldest went with its key')
+  t.equal(await client.exists(key(`verdict:u random/${MAX_NEGATIVE_VERDICTS + extra - 1}`)), 1)
+  t.ok((await ttl(`verdict:u random/${extra}`)) <= NEGATIVE_UNUSED_TTL_MS, 'and last a day unused')
+  t.ok(await index.getVerdict('u', 'library/x'), 'the public verdict is not among them')
 })

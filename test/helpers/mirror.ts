@@ -34,6 +34,12 @@ export interface MirrorOptions {
   port?: number
   /** The loopback address to listen on: 127.0.0.1, or ::1. */
   host?: string
+  /**
+   * Awaited between batches of the start-up walk of the cache dir. Given, startMirror
+   * returns at once; without it, once the index has caught up with the disk (tests
+   * about anything else then see the records of a restarted mirror's cache).
+   */
+  reconcilePause?: () => Promise<void>
 }
 
 /** A config as a user would write it: flags over defaults, validated by the real loader. */
@@ -69,9 +75,15 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
       callback()
     },
   })
-  const app = await buildApp(config, { logger: { stream: sink }, index: options.index, now: options.now })
+  const app = await buildApp(config, {
+    logger: { stream: sink },
+    index: options.index,
+    now: options.now,
+    reconcilePause: options.reconcilePause,
+  })
   const host = options.host ?? '127.0.0.1'
   await app.server.listen({ host, port: options.port ?? 0 })
+  if (options.reconcilePause === undefined) await app.catchUp.idle()
   const { port } = app.server.server.address() as AddressInfo
   const hostPort = `${host.includes(':') ? `[${host}]` : host}:${port}`
   let stopped = false

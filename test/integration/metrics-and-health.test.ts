@@ -78,7 +78,12 @@ t.test('traffic shows up in the metrics: hits, misses, bytes by source, private 
 t.test('/healthz and /readyz', async (t) => {
   const { mirror } = await startStack(t)
   t.same((await json(`${mirror.url}/healthz`)).body, { status: 'ok' })
-  t.same((await json(`${mirror.url}/readyz`)).body, { status: 'ready', cache: 'writable', index: 'ok' })
+  t.same((await json(`${mirror.url}/readyz`)).body, {
+    status: 'ready',
+    cache: 'writable',
+    index: 'ok',
+    reconcile: 'done',
+  })
   const tmp = join(mirror.cacheDir, 'tmp')
   await rm(tmp, { recursive: true })
   await writeFile(tmp, 'not a directory')
