@@ -31,7 +31,10 @@ export async function filesUnder(cacheDir: string): Promise<string[]> {
     for (const entry of entries) {
       if (!entry.isFile()) continue
       const path = join(entry.parentPath, entry.name)
-      files.push(`${path.slice(cacheDir.length + 1)} ${sha256(await readFile(path))}`)
+      const data = await readFile(path)
+      // An empty file holds nothing: opening the index makes its journals, empty, on a new dir.
+      if (data.length === 0) continue
+      files.push(`${path.slice(cacheDir.length + 1)} ${sha256(data)}`)
     }
   }
   return files.sort()
