@@ -19,6 +19,8 @@ export function buildProgram(serve: (flags: Flags) => Promise<void>): Command {
       .version(VERSION)
       .enablePositionalOptions(),
   ).action(serve)
+  // The default, also by name, for scripts that say what they run.
+  withSettings(program.command('serve').description('serve the mirror (the default command)')).action(serve)
   lsCommand(program)
   prefetchCommand(program)
   exportCommand(program)

@@ -16,7 +16,8 @@ t.test('a second mirror on the same cache dir is refused; a stale lock is taken 
   t.equal(lock.pid, first.service.proc.pid, 'the server holds the lock')
   t.equal(lock.command, 'serve')
 
-  const second = await runCli(['--upstream', UPSTREAM, '--cache-dir', cache.path, '--listen', '127.0.0.1:0'])
+  // `serve` by name is the default command.
+  const second = await runCli(['serve', '--upstream', UPSTREAM, '--cache-dir', cache.path, '--listen', '127.0.0.1:0'])
   t.equal(second.code, 1)
   t.match(
     second.stderr,
