@@ -19,7 +19,13 @@ export function optionsTable(): string {
   return table([
     ['key', 'env', 'flag', 'meaning', 'default'],
     ['---', '---', '---', '---', '---'],
-    ...OPTIONS.map((o) => [code(o.key), code(o.env), code(o.flag.split(' ')[0]!), o.description, defaultShown(o, code)]),
+    ...OPTIONS.map((o) => [
+      code(o.key),
+      code(o.env),
+      code(o.flag.split(' ')[0]!),
+      o.description,
+      defaultShown(o, code),
+    ]),
   ])
 }
 
