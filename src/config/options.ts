@@ -226,6 +226,14 @@ export const OPTIONS = [
     description: 'log lines for people (`pretty`) or JSON; `auto` is pretty when stdout is a terminal',
     default: 'auto',
   },
+  {
+    key: 'offline',
+    env: 'MIRROR_OFFLINE',
+    flag: '--offline',
+    description:
+      'never contact any upstream: serve what the cache holds, tags by their last known digest, and answer the rest 404 at once (see docs/offline.md)',
+    default: 'false',
+  },
 ] as const satisfies readonly OptionSpec[]
 
 type Option = (typeof OPTIONS)[number]

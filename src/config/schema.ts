@@ -54,6 +54,11 @@ function checkRedisUrl(value: string, ctx: z.RefinementCtx): void {
   }
 }
 
+/** `true`/`false` from a file or a flag, `true`, `false`, `1`, `0` from the environment. */
+const onOff = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0'])], { error: 'must be true or false' })
+  .transform((v) => v === true || v === 'true' || v === '1')
+
 function parseHttpUrl(value: string, ctx: z.RefinementCtx): string {
   return parsePublicUrl(value, ctx)
 }
@@ -109,6 +114,7 @@ const fieldsSchema = z
     tlsKey: z.string().min(1).optional(),
     shutdownGrace: seconds(3600).default(optionOf('shutdownGrace').default),
     logFormat: z.enum(LOG_FORMATS).default(optionOf('logFormat').default),
+    offline: onOff.prefault(optionOf('offline').default),
   })
   .strict()
   .refine((s) => (s.upstreamUsername === undefined) === (s.upstreamPassword === undefined), {
@@ -161,6 +167,8 @@ function settingsOf(s: Settings) {
         : { certFile: resolve(s.tlsCert), keyFile: resolve(s.tlsKey) },
     shutdownGraceSeconds: s.shutdownGrace,
     logFormat: s.logFormat,
+    /** Every upstream is offline (each upstream's own `offline` says so too). */
+    offline: s.offline,
   }
 }
 
@@ -170,9 +178,9 @@ function upstreamsOf(s: Settings, ctx: z.RefinementCtx): readonly UpstreamConfig
     s.upstreamUsername === undefined || s.upstreamPassword === undefined
       ? undefined
       : { username: s.upstreamUsername, password: s.upstreamPassword }
-  const { upstream, upstreamName, tagTtl, verdictTtl, defaultNamespace } = s
+  const { upstream, upstreamName, tagTtl, verdictTtl, defaultNamespace, offline } = s
   return buildUpstreams(
-    { upstream, upstreamName, tagTtl, verdictTtl, defaultNamespace, credentials },
+    { upstream, upstreamName, tagTtl, verdictTtl, defaultNamespace, credentials, offline },
     s.upstreams ?? [],
     ctx,
   )

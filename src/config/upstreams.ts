@@ -156,6 +156,8 @@ export interface UpstreamDefaults {
   verdictTtl: number
   defaultNamespace: string | undefined
   credentials: { username: string; password: string } | undefined
+  /** The mirror is offline: every upstream is, whatever its entry says. */
+  offline: boolean
 }
 
 function credentialsOf(entry: UpstreamEntry): UpstreamConfig['credentials'] {
@@ -198,7 +200,7 @@ export function buildUpstreams(
     verdictTtlSeconds: d.verdictTtl,
     credentials: d.credentials,
     defaultNamespace: d.defaultNamespace ?? derivedNamespace(d.upstream.host),
-    offline: false,
+    offline: d.offline,
   }
   const others: UpstreamConfig[] = []
   entries.forEach((entry, i) => {
@@ -222,10 +224,11 @@ export function buildUpstreams(
         tagTtlSeconds: d.tagTtl,
         verdictTtlSeconds: d.verdictTtl,
         defaultNamespace: derivedNamespace(host),
-        offline: false,
+        offline: d.offline,
       }
       others.push(applyEntry(base, entry))
     }
   })
-  return [first, ...others]
+  // Offline for the whole mirror is offline for each upstream, an entry's `offline: false` too.
+  return [first, ...others].map((u) => (d.offline ? { ...u, offline: true } : u))
 }

@@ -5,7 +5,12 @@ import { Registry } from 'prom-client'
 import { DASHBOARD_FILE, dashboard } from '../../scripts/build-dashboard.js'
 import { helpText, OPTIONS, optionOf } from '../../src/config/options.js'
 import { optionsTable, renderReadme } from '../../scripts/build-docs.js'
-import { createMetrics, registerCacheGauges, registerTopRepositories } from '../../src/metrics/metrics.js'
+import {
+  createMetrics,
+  registerCacheGauges,
+  registerTopRepositories,
+  registerUpstreamGauges,
+} from '../../src/metrics/metrics.js'
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
 
@@ -52,6 +57,7 @@ t.test("README's metrics table lists every metric the mirror exports", async (t)
     fillsInFlight: 0,
     indexUp: true,
   }))
+  registerUpstreamGauges(registry, () => [{ name: 'docker.io', client: { offline: false, backingOff: false } }])
   const names = (await registry.getMetricsAsJSON()).map((m) => m.name).filter((n) => n.startsWith('registry_mirror_'))
   t.ok(names.length >= 15)
   for (const name of names) t.match(readme, new RegExp(`^\\| \`${name}\` +\\|`, 'm'), name)
