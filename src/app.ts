@@ -2,7 +2,7 @@ import { statfs } from 'node:fs/promises'
 import { join } from 'node:path'
 import fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { Registry } from 'prom-client'
-import { Agent, type Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
 import { TokenService } from './auth/token-service.js'
 import type { BlobStore } from './cache/blob-store.js'
 import type { Index } from './cache/cache-index.js'
@@ -12,6 +12,7 @@ import { IndexCatchUp } from './cache/index-catch-up.js'
 import { openIndex } from './cache/open-index.js'
 import { alone } from './cache/peers.js'
 import type { Config, UpstreamConfig } from './config/schema.js'
+import { describeProxy, proxyRoute, type ProxyRoute } from './http/proxy-route.js'
 import { REDACTED_PATHS, type Logger } from './logger.js'
 import { mirrorTelemetry, upstreamObserver } from './metrics/adapters.js'
 import {
@@ -41,6 +42,7 @@ import { HttpsServing } from './tls/https-server.js'
 import { PeerClient } from './upstream/peer-client.js'
 import { PooledTransport } from './upstream/http1/pooled-transport.js'
 import { followRedirects } from './upstream/redirect-interceptor.js'
+import { UpstreamAgents } from './upstream/upstream-agents.js'
 import { UpstreamBackoff } from './upstream/upstream-backoff.js'
 import { UpstreamClient } from './upstream/upstream-client.js'
 import { VERSION } from './version.js'
@@ -80,13 +82,31 @@ export interface App {
   reloadTls: (() => Promise<boolean>) | undefined
 }
 
-function createDispatcher(config: Config): Dispatcher {
-  const agent = new Agent({
-    connect: { timeout: config.upstreamConnectTimeoutSeconds * 1000 },
-    headersTimeout: config.upstreamTimeoutSeconds * 1000,
-    bodyTimeout: config.upstreamTimeoutSeconds * 1000,
+/** What the upstreams share: the agents (direct, one per proxy), the pooled blob transport. */
+function createTransports(config: Config) {
+  const agents = new UpstreamAgents({
+    connectMs: config.upstreamConnectTimeoutSeconds * 1000,
+    timeoutMs: config.upstreamTimeoutSeconds * 1000,
   })
-  return agent.compose(followRedirects(MAX_REDIRECTS))
+  const pooled = new PooledTransport({
+    segments: new SegmentPool(SEGMENT_BYTES, SEGMENTS_RETAINED),
+    connectTimeoutMs: config.upstreamConnectTimeoutSeconds * 1000,
+    timeoutMs: config.upstreamTimeoutSeconds * 1000,
+    maxRedirects: MAX_REDIRECTS,
+  })
+  // Replicas are on the mirror's own network: peers are never asked through a proxy.
+  const peers = agents.via(undefined).compose(followRedirects(MAX_REDIRECTS))
+  return { agents, pooled, peers }
+}
+
+/**
+ * The dispatcher of requests forwarded as they are (pushes, the catalog): each through
+ * the proxy of the upstream it goes to, found by its origin.
+ */
+function forwardingDispatcher(agents: UpstreamAgents, upstreams: readonly UpstreamConfig[]): Dispatcher {
+  const routes = upstreams.map((u) => ({ origin: new URL(u.url).origin, route: proxyRoute(u.proxy) }))
+  const route: ProxyRoute = (target) => routes.find((r) => r.origin === target.origin)?.route(target)
+  return agents.routed(route)
 }
 
 function loggerOption(config: Config, override: AppOverrides['logger']): Record<string, unknown> {
@@ -142,7 +162,8 @@ function serverOptions(config: Config, overrides: AppOverrides, https?: HttpsSer
  * the first pull, and the first client does not wait for the round trip.
  */
 function probe(client: UpstreamClient, upstream: UpstreamConfig, log: Logger): void {
-  const fields = { upstream: upstream.name, url: upstream.url }
+  // The proxy's URL may hold its credentials: only the redacted form is logged.
+  const fields = { upstream: upstream.name, url: upstream.url, proxy: describeProxy(upstream.proxy) }
   if (upstream.offline) {
     log.info(fields, 'upstream offline: only what the cache holds is served')
     return
@@ -220,23 +241,21 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     registry,
     config.upstreams.map((u) => u.name),
   )
-  const dispatcher = createDispatcher(config)
+  const { agents, pooled, peers: peerDispatcher } = createTransports(config)
   const userAgent = `registry-mirror/${VERSION}`
-  const pooled = new PooledTransport({
-    segments: new SegmentPool(SEGMENT_BYTES, SEGMENTS_RETAINED),
-    connectTimeoutMs: config.upstreamConnectTimeoutSeconds * 1000,
-    timeoutMs: config.upstreamTimeoutSeconds * 1000,
-    maxRedirects: MAX_REDIRECTS,
-  })
   const upstreams = config.upstreams.map((upstream) => {
     // Each upstream's calls and tokens are counted under its name.
     const observer = upstreamObserver(metrics, upstream.name)
     const timeoutMs = config.upstreamTimeoutSeconds * 1000
+    // Its registry, token realm and redirect targets, each through its proxy (or not).
+    const route = proxyRoute(upstream.proxy)
+    const dispatcher = agents.routed(route).compose(followRedirects(MAX_REDIRECTS))
     const tokens = new TokenService(dispatcher, userAgent, timeoutMs, observer, overrides.now)
     const client = new UpstreamClient({
       baseUrl: upstream.url,
       dispatcher,
       pooled,
+      proxyRoute: route,
       tokens,
       userAgent,
       credentials: upstream.credentials,
@@ -245,11 +264,10 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       backoff: new UpstreamBackoff({ onChange: backoffLog(log, upstream.name) }),
     })
     probe(client, upstream, log)
-    return { config: upstream, client, telemetry: mirrorTelemetry(metrics, upstream.name), observer }
+    return { config: upstream, client, dispatcher, telemetry: mirrorTelemetry(metrics, upstream.name), observer }
   })
   const mirror = new Mirror({
     upstreams,
-    dispatcher,
     store,
     index,
     realmMode: config.authRealm,
@@ -261,7 +279,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     evictionReady: catchUp.reconciled,
     peers,
     peerClient:
-      config.replica === undefined ? undefined : new PeerClient(dispatcher, config.replica.peerSecret, userAgent),
+      config.replica === undefined ? undefined : new PeerClient(peerDispatcher, config.replica.peerSecret, userAgent),
     log,
     now,
   })
@@ -285,7 +303,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   installQueryCheck(server)
   installRouting(server, mirror)
   const countSent: CountSent = (source, bytes, upstream) => metrics.sentBytes.inc({ source, upstream }, bytes)
-  const forward = await registerForwarding(server, mirror, realm)
+  const forward = await registerForwarding(server, mirror, realm, forwardingDispatcher(agents, config.upstreams))
   registerPullRoutes(server, { realm, forward, countSent })
   registerTokenRoutes(server, mirror)
   if (config.replica !== undefined) registerPeerRoutes(server, mirror, config.replica.peerSecret, countSent)
@@ -298,7 +316,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     // After the last request and fill: what the index keeps then is what the disk holds.
     await catchUp.close()
     await index.close()
-    await dispatcher.close()
+    await agents.close()
     pooled.close()
   })
   const reloadTls = https === undefined ? undefined : () => https.reload(log)

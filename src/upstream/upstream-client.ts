@@ -5,6 +5,7 @@ import { basicAuthorization, type ClientCredentials } from '../auth/client-crede
 import { TokenService } from '../auth/token-service.js'
 import { findBearer, parseWwwAuthenticate, type BearerChallenge } from '../auth/www-authenticate.js'
 import { discard } from '../http/body.js'
+import type { ProxyRoute } from '../http/proxy-route.js'
 import { failureReason, isAbort, toTransportError } from '../http/transport-errors.js'
 import { ignoreUpstream, upstreamKindOf, type UpstreamObserver } from '../http/upstream-observer.js'
 import { UpstreamOfflineError, UpstreamUnavailableError } from '../errors.js'
@@ -68,6 +69,8 @@ export interface UpstreamClientOptions {
   dispatcher: Dispatcher
   /** Reads blob bodies into pooled segments; without it every body comes through `dispatcher`. */
   pooled?: PooledTransport
+  /** The proxy of each URL, as `dispatcher` routes it: the pooled transport follows it too. */
+  proxyRoute?: ProxyRoute
   tokens: TokenService
   userAgent: string
   /** The mirror's own account, for `mirror` requests. */
@@ -243,7 +246,7 @@ export class UpstreamClient {
   ): Promise<UpstreamResponse | undefined> {
     const { pooled } = this.options
     if (request.pooledBody !== true || request.method !== 'GET' || pooled === undefined) return undefined
-    const result = await pooled.get(new URL(path, this.origin), headers, request.signal)
+    const result = await pooled.get(new URL(path, this.origin), headers, request.signal, this.options.proxyRoute)
     if (result.kind === 'response') return { status: result.status, headers: result.headers, body: result.body }
     // The dispatcher sends the whole GET again: counted, so a costly upstream shows.
     observer.fallback(result.reason)

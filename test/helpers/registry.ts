@@ -34,6 +34,8 @@ export interface RegistryOptions {
   port?: number
   /** Keep no output once ready (a benchmark's access log would fill memory). */
   quiet?: boolean
+  /** Serve HTTPS with this certificate. */
+  tls?: { certFile: string; keyFile: string }
 }
 
 // Distribution writes a combined-format access log line per request on stdout.
@@ -57,6 +59,13 @@ function registryConfig(options: RegistryOptions, port: number): string {
     `  addr: 127.0.0.1:${port}`,
     '  secret: registry-mirror-test-secret',
   ]
+  if (options.tls !== undefined) {
+    lines.push(
+      '  tls:',
+      `    certificate: ${JSON.stringify(options.tls.certFile)}`,
+      `    key: ${JSON.stringify(options.tls.keyFile)}`,
+    )
+  }
   if (options.tokenServer !== undefined) {
     lines.push(
       'auth:',
@@ -107,7 +116,7 @@ export async function startRegistry(options: RegistryOptions): Promise<Registry>
     await confDir.remove()
   }
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${options.tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`,
     storageDir: options.storageDir,
     pid: service.proc.pid!,
     accessLog,

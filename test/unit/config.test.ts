@@ -15,6 +15,7 @@ t.test('defaults: Docker Hub, port 5000, ./data, embedded index', async (t) => {
       credentials: undefined,
       defaultNamespace: 'library',
       offline: false,
+      proxy: { kind: 'direct' },
     },
   ])
   t.equal(config.upstream, config.upstreams[0], 'the default upstream is the first')
@@ -197,6 +198,7 @@ t.test('a config file with three upstreams', async (t) => {
     offline: false,
     allow: undefined,
     deny: undefined,
+    proxy: { kind: 'direct' },
   })
   t.equal(ghcr?.credentials, undefined, "the mirror's Docker Hub account is never another registry's")
   t.match(dhe, {
