@@ -8,7 +8,12 @@ import { format, resolveConfig } from 'prettier'
 import { Registry } from 'prom-client'
 import { z } from 'zod'
 import { defaultShown, OPTIONS } from '../src/config/options.js'
-import { createMetrics, registerCacheGauges, registerTopRepositories } from '../src/metrics/metrics.js'
+import {
+  createMetrics,
+  registerCacheGauges,
+  registerTopRepositories,
+  registerUpstreamGauges,
+} from '../src/metrics/metrics.js'
 
 const code = (text: string) => `\`${text}\``
 const cell = (text: string) => text.replaceAll('|', '\\|')
@@ -43,6 +48,7 @@ export function mirrorRegistry(): Registry {
     fillsInFlight: 0,
     indexUp: true,
   }))
+  registerUpstreamGauges(registry, () => [])
   return registry
 }
 

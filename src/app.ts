@@ -15,7 +15,13 @@ import type { Config, UpstreamConfig } from './config/schema.js'
 import { describeProxy, proxyRoute, type ProxyRoute } from './http/proxy-route.js'
 import { REDACTED_PATHS, type Logger } from './logger.js'
 import { mirrorTelemetry, upstreamObserver } from './metrics/adapters.js'
-import { createMetrics, registerCacheGauges, registerTopRepositories, type CacheFacts } from './metrics/metrics.js'
+import {
+  createMetrics,
+  registerCacheGauges,
+  registerTopRepositories,
+  registerUpstreamGauges,
+  type CacheFacts,
+} from './metrics/metrics.js'
 import { SegmentPool } from './buffers/segment-pool.js'
 import { BufferPool } from './buffers/buffer-pool.js'
 import { Mirror } from './mirror/mirror.js'
@@ -37,6 +43,7 @@ import { PeerClient } from './upstream/peer-client.js'
 import { PooledTransport } from './upstream/http1/pooled-transport.js'
 import { followRedirects } from './upstream/redirect-interceptor.js'
 import { UpstreamAgents } from './upstream/upstream-agents.js'
+import { UpstreamBackoff } from './upstream/upstream-backoff.js'
 import { UpstreamClient } from './upstream/upstream-client.js'
 import { VERSION } from './version.js'
 
@@ -170,6 +177,15 @@ function probe(client: UpstreamClient, upstream: UpstreamConfig, log: Logger): v
   )
 }
 
+/** A backoff's start and end, in the log: requests meanwhile are served stale or refused at once. */
+function backoffLog(log: Logger, upstream: string) {
+  return (backingOff: boolean, delayMs: number) => {
+    const fields = { upstream, probeInMs: backingOff ? delayMs : undefined }
+    if (backingOff) log.warn(fields, 'upstream unreachable; backing off until a probe gets through')
+    else log.info(fields, 'upstream reachable again')
+  }
+}
+
 /**
  * Pulls of public repositories by name, for the top-n counter: a repository of the
  * default upstream by its name there, any other with its registry in front.
@@ -245,6 +261,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       credentials: upstream.credentials,
       observer,
       offline: upstream.offline ? { name: upstream.name } : undefined,
+      backoff: new UpstreamBackoff({ onChange: backoffLog(log, upstream.name) }),
     })
     probe(client, upstream, log)
     return { config: upstream, client, dispatcher, telemetry: mirrorTelemetry(metrics, upstream.name), observer }
@@ -267,6 +284,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     now,
   })
   registerCacheGauges(registry, () => cacheFacts(config, index, mirror))
+  registerUpstreamGauges(registry, () => upstreams.map(({ config: u, client }) => ({ name: u.name, client })))
   // A bound lowered since the last run applies as soon as the index is whole.
   void catchUp.reconciled.then(() => mirror.evictor.check())
 

@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { AccessHeap } from './access-heap.js'
 import { encodeSnapshot, openSnapshot, type SnapshotRow } from './blob-snapshot.js'
@@ -15,13 +14,11 @@ import type {
   TagRecord,
   Verdict,
 } from './cache-index.js'
-import { parseTagKeyString, tagKeyString } from './cache-index.js'
 import { replaceFile } from './durable-file.js'
+import { FactJournals, mappingsOf, verdictKey } from './fact-journals.js'
 import { Journal } from './journal.js'
 import { PinFile } from './pin-file.js'
-import { TAG_BOUND, TAG_JOURNAL, VERDICT_BOUNDS, VERDICT_JOURNAL, verdictClass } from './records.js'
-
-const verdictKey = (upstream: string, repo: string) => `${upstream} ${repo}`
+import { TAG_JOURNAL, VERDICT_JOURNAL } from './records.js'
 const SNAPSHOT_FILE = 'blobs.snapshot'
 
 export interface EmbeddedIndexOptions {
@@ -44,8 +41,7 @@ export class EmbeddedIndex implements Index {
 
   private constructor(
     private readonly dir: string,
-    private readonly tags: Promise<Journal<TagRecord>>,
-    private readonly verdicts: Promise<Journal<Verdict>>,
+    private readonly facts: FactJournals,
     private readonly pinned: PinFile,
   ) {
     const before = (a: number, b: number) => {
@@ -62,17 +58,8 @@ export class EmbeddedIndex implements Index {
    * serves blobs meanwhile, and a tag or verdict lookup waits for its journal.
    */
   static async open(dir: string, options: EmbeddedIndexOptions = {}): Promise<EmbeddedIndex> {
-    await mkdir(dir, { recursive: true })
-    const now = options.now
-    const verdicts = Journal.open(join(dir, 'verdicts.jsonl'), VERDICT_JOURNAL, {
-      bounds: VERDICT_BOUNDS,
-      classify: verdictClass,
-      now,
-    })
-    const tags = verdicts.then(() => Journal.open(join(dir, 'tags.jsonl'), TAG_JOURNAL, { bounds: [TAG_BOUND], now }))
-    // A journal that cannot be read fails each lookup (the index is unavailable), not the process.
-    for (const journal of [verdicts, tags]) journal.catch(() => {})
-    return new EmbeddedIndex(dir, tags, verdicts, new PinFile(join(dir, 'pins.jsonl')))
+    const facts = await FactJournals.open(dir, options.now)
+    return new EmbeddedIndex(dir, facts, new PinFile(join(dir, 'pins.jsonl')))
   }
 
   /**
@@ -224,42 +211,36 @@ export class EmbeddedIndex implements Index {
     return this.pinned.compact()
   }
 
-  async getTag(key: TagKey): Promise<TagRecord | undefined> {
-    const record = (await this.tags).get(tagKeyString(key))
-    return record === undefined ? undefined : { ...record }
+  getTag(key: TagKey): Promise<TagRecord | undefined> {
+    return this.facts.getTag(key)
   }
 
-  async putTag(key: TagKey, record: TagRecord): Promise<void> {
-    await (await this.tags).put(tagKeyString(key), { ...record })
+  putTag(key: TagKey, record: TagRecord): Promise<void> {
+    return this.facts.putTag(key, record)
   }
 
-  async deleteTag(key: TagKey): Promise<void> {
-    await (await this.tags).delete(tagKeyString(key))
+  deleteTag(key: TagKey): Promise<void> {
+    return this.facts.deleteTag(key)
   }
 
-  async findTags(upstream: string, repo: string, tag: string): Promise<TagRecord[]> {
-    const prefix = `${upstream} ${repo} ${tag} `
-    return [...(await this.tags).entries()].filter(([k]) => k.startsWith(prefix)).map(([, r]) => ({ ...r }))
+  findTags(upstream: string, repo: string, tag: string): Promise<TagRecord[]> {
+    return this.facts.findTags(upstream, repo, tag)
   }
 
-  async *listTags(): AsyncIterable<TagMapping> {
-    yield* mappingsOf((await this.tags).entries())
+  listTags(): AsyncIterable<TagMapping> {
+    return this.facts.listTags()
   }
 
-  async deleteTags(upstream: string, repo: string, tag: string): Promise<void> {
-    const prefix = `${upstream} ${repo} ${tag} `
-    const tags = await this.tags
-    const keys = [...tags.entries()].map(([k]) => k).filter((k) => k.startsWith(prefix))
-    for (const key of keys) await tags.delete(key)
+  deleteTags(upstream: string, repo: string, tag: string): Promise<void> {
+    return this.facts.deleteTags(upstream, repo, tag)
   }
 
-  async getVerdict(upstream: string, repo: string): Promise<Verdict | undefined> {
-    const verdict = (await this.verdicts).get(verdictKey(upstream, repo))
-    return verdict === undefined ? undefined : { ...verdict }
+  getVerdict(upstream: string, repo: string): Promise<Verdict | undefined> {
+    return this.facts.getVerdict(upstream, repo)
   }
 
-  async putVerdict(upstream: string, repo: string, verdict: Verdict): Promise<void> {
-    await (await this.verdicts).put(verdictKey(upstream, repo), { ...verdict })
+  putVerdict(upstream: string, repo: string, verdict: Verdict): Promise<void> {
+    return this.facts.putVerdict(upstream, repo, verdict)
   }
 
   async stats(): Promise<IndexStats> {
@@ -306,15 +287,6 @@ export class EmbeddedIndex implements Index {
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {
-    await (await this.tags).close()
-    await (await this.verdicts).close()
-  }
-}
-
-/** The journal's entries as mappings; keys were checked when the journal was read. */
-function* mappingsOf(entries: Iterable<[string, TagRecord]>): Iterable<TagMapping> {
-  for (const [text, record] of [...entries]) {
-    const key = parseTagKeyString(text)
-    if (key !== undefined) yield { key, record: { ...record } }
+    await this.facts.close()
   }
 }

@@ -234,6 +234,14 @@ export const OPTIONS = [
       'HTTP proxy every upstream and token request goes through (CONNECT for https upstreams), like `http://user:pass@proxy:3128`; `none` for none; each of `upstreams` may set its own `proxy` (see docs/upstream-proxy.md)',
     defaultText: '`HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` from the environment; none without them',
   },
+  {
+    key: 'offline',
+    env: 'MIRROR_OFFLINE',
+    flag: '--offline',
+    description:
+      'never contact any upstream: serve what the cache holds, tags by their last known digest, and answer the rest 404 at once (see docs/offline.md)',
+    default: 'false',
+  },
 ] as const satisfies readonly OptionSpec[]
 
 type Option = (typeof OPTIONS)[number]

@@ -55,6 +55,11 @@ function checkRedisUrl(value: string, ctx: z.RefinementCtx): void {
   }
 }
 
+/** `true`/`false` from a file or a flag, `true`, `false`, `1`, `0` from the environment. */
+const onOff = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0'])], { error: 'must be true or false' })
+  .transform((v) => v === true || v === 'true' || v === '1')
+
 function parseHttpUrl(value: string, ctx: z.RefinementCtx): string {
   return parsePublicUrl(value, ctx)
 }
@@ -111,6 +116,7 @@ const fieldsSchema = z
     shutdownGrace: seconds(3600).default(optionOf('shutdownGrace').default),
     logFormat: z.enum(LOG_FORMATS).default(optionOf('logFormat').default),
     upstreamProxy: proxySettingSchema.optional(),
+    offline: onOff.prefault(optionOf('offline').default),
   })
   .strict()
   .refine((s) => (s.upstreamUsername === undefined) === (s.upstreamPassword === undefined), {
@@ -163,6 +169,8 @@ function settingsOf(s: Settings) {
         : { certFile: resolve(s.tlsCert), keyFile: resolve(s.tlsKey) },
     shutdownGraceSeconds: s.shutdownGrace,
     logFormat: s.logFormat,
+    /** Every upstream is offline (each upstream's own `offline` says so too). */
+    offline: s.offline,
   }
 }
 
@@ -172,10 +180,10 @@ function upstreamsOf(s: Settings, environment: ProxyPolicy, ctx: z.RefinementCtx
     s.upstreamUsername === undefined || s.upstreamPassword === undefined
       ? undefined
       : { username: s.upstreamUsername, password: s.upstreamPassword }
-  const { upstream, upstreamName, tagTtl, verdictTtl, defaultNamespace } = s
+  const { upstream, upstreamName, tagTtl, verdictTtl, defaultNamespace, offline } = s
   const proxy = s.upstreamProxy ?? environment
   return buildUpstreams(
-    { upstream, upstreamName, tagTtl, verdictTtl, defaultNamespace, credentials, proxy },
+    { upstream, upstreamName, tagTtl, verdictTtl, defaultNamespace, credentials, proxy, offline },
     s.upstreams ?? [],
     ctx,
   )

@@ -162,6 +162,8 @@ export interface UpstreamDefaults {
   credentials: { username: string; password: string } | undefined
   /** `upstreamProxy`, else the environment's. */
   proxy: ProxyPolicy
+  /** The mirror is offline: every upstream is, whatever its entry says. */
+  offline: boolean
 }
 
 function credentialsOf(entry: UpstreamEntry): UpstreamConfig['credentials'] {
@@ -205,7 +207,7 @@ export function buildUpstreams(
     verdictTtlSeconds: d.verdictTtl,
     credentials: d.credentials,
     defaultNamespace: d.defaultNamespace ?? derivedNamespace(d.upstream.host),
-    offline: false,
+    offline: d.offline,
     proxy: d.proxy,
   }
   const others: UpstreamConfig[] = []
@@ -230,13 +232,14 @@ export function buildUpstreams(
         tagTtlSeconds: d.tagTtl,
         verdictTtlSeconds: d.verdictTtl,
         defaultNamespace: derivedNamespace(host),
-        offline: false,
+        offline: d.offline,
         proxy: d.proxy,
       }
       others.push(applyEntry(base, entry))
     }
   })
-  return [first, ...others]
+  // Offline for the whole mirror is offline for each upstream, an entry's `offline: false` too.
+  return [first, ...others].map((u) => (d.offline ? { ...u, offline: true } : u))
 }
 
 /**

@@ -299,3 +299,24 @@ t.test('log format: auto unless told', async (t) => {
   t.equal(loadConfig({ flags: { logFormat: 'pretty' } }).logFormat, 'pretty')
   t.throws(() => loadConfig({ flags: { logFormat: 'colour' } }), /logFormat \(MIRROR_LOG_FORMAT, --log-format\)/)
 })
+
+t.test('offline (MIRROR_OFFLINE, --offline, offline) makes every upstream offline', async (t) => {
+  const entries = 'upstreams:\n  - name: ghcr.io\n    url: https://ghcr.io\n    offline: false\n'
+  const offlineOf = (config: ReturnType<typeof loadConfig>) => [
+    config.offline,
+    ...config.upstreams.map((u) => u.offline),
+  ]
+  t.same(offlineOf(loadConfig({ configFile: 'm.yaml', readFile: () => entries, env: {} })), [false, false, false])
+  const cases: Array<[string, Parameters<typeof loadConfig>[0]]> = [
+    ['the environment', { env: { MIRROR_OFFLINE: 'true' } }],
+    ['the environment, as 1', { env: { MIRROR_OFFLINE: '1' } }],
+    ['a flag', { flags: { offline: true }, env: {} }],
+    ['the config file', { env: {}, readFile: () => `offline: true\n${entries}` }],
+  ]
+  for (const [where, sources] of cases) {
+    const config = loadConfig({ configFile: 'm.yaml', readFile: () => entries, ...sources })
+    t.same(offlineOf(config), [true, true, true], `${where}: an entry's offline: false too`)
+  }
+  t.same(offlineOf(loadConfig({ env: { MIRROR_OFFLINE: 'false' } })), [false, false], 'false is false')
+  t.throws(() => loadConfig({ env: { MIRROR_OFFLINE: 'maybe' } }), /offline \(MIRROR_OFFLINE, --offline\)/)
+})
