@@ -53,6 +53,6 @@ export function settingsOf(config: Config): string[] {
     config.upstream.url,
     '--cache-dir',
     config.cacheDir,
-    ...(config.redisUrl === undefined ? [] : ['--redis-url', config.redisUrl]),
+    ...(config.redisUrl === undefined ? [] : ['--redis-url', config.redisUrl, '--redis-prefix', config.redisPrefix]),
   ]
 }
