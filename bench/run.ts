@@ -1,6 +1,6 @@
-// Side-by-side figures for registry-mirror, CNCF Distribution in proxy mode and nginx
-// (sendfile) over one seeded local upstream. Run with `npm run bench`; needs
-// docker-registry, skopeo, nginx, wrk and curl (Debian packages).
+// Side-by-side figures for registry-mirror, CNCF Distribution in proxy mode, nginx
+// (sendfile) and an empty fastify route over one seeded local upstream. Run with
+// `npm run bench`; needs docker-registry, skopeo, nginx, wrk, ab and curl (Debian packages).
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -8,6 +8,7 @@ import { startRegistry } from '../test/helpers/registry.js'
 import { ACCEPT_ALL } from '../test/helpers/seeded-images.js'
 import { startRedis } from '../test/helpers/redis.js'
 import { makeTempDir } from '../test/helpers/temp-dir.js'
+import { hotPath, startEmptyRoute } from './hot-path.js'
 import { headsPerSecond, settleDisk, singleGetsMBps, timedPull, wrk } from './load.js'
 import { peakRssMiB, resetPeakRss, startMirrorProcess, startNginx, type Server } from './peers.js'
 import { REPO, WARM_UP_REPO, seedUpstream } from './seed.js'
@@ -228,6 +229,32 @@ async function main(): Promise<void> {
         mirror: await peakRssMiB(mirror.pid),
         peerName: viaDistribution,
         peer: await peakRssMiB(distribution.pid),
+      },
+    )
+    process.stderr.write('manifest HEADs next to an empty fastify route…\n')
+    const emptyRoute = await startEmptyRoute()
+    servers.push(emptyRoute)
+    const hot = await hotPath(mirror, emptyRoute, { path: `/v2/${REPO}/manifests/1`, seconds: SECONDS, rounds: 3 })
+    for (const [m, r] of hot.rounds) {
+      process.stderr.write(`  mirror ${m.toFixed(0)} req/s, empty route ${r.toFixed(0)} req/s\n`)
+    }
+    if (hot.failed > 0) process.stderr.write(`warning: hot path: ${hot.failed} failed or non-2xx answers\n`)
+    const hotHeads = 'manifest HEAD of a cached tag (ab -k -c 32)'
+    rows.push(
+      {
+        what: hotHeads,
+        unit: 'req/s',
+        mirror: hot.mirror,
+        peerName: 'empty fastify route, same headers',
+        peer: hot.reference,
+        target: '≥ 0.7x',
+      },
+      {
+        what: 'CPU time per cached-tag HEAD',
+        unit: 'µs',
+        mirror: hot.mirrorCpuMicros,
+        peerName: 'empty fastify route, same headers',
+        peer: hot.referenceCpuMicros,
       },
     )
     for (const [name, result] of Object.entries({ mirror50, nginx50, dist50, mirrorHead, distHead })) {
