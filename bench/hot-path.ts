@@ -9,6 +9,7 @@ import { request } from 'undici'
 import { freePort } from '../test/helpers/ports.js'
 import { ACCEPT_ALL } from '../test/helpers/seeded-images.js'
 import { startService } from '../test/helpers/service-process.js'
+import { median } from './load.js'
 import type { Server } from './peers.js'
 
 const run = promisify(execFile)
@@ -50,7 +51,7 @@ export async function abHeads(url: string, connections: number, seconds: number)
 }
 
 /** CPU seconds a process (all its threads) has used, from /proc; clock ticks are 1/100 s on Linux. */
-async function cpuSeconds(pid: number): Promise<number> {
+export async function cpuSeconds(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
   // Fields after the command name, which is in parentheses and may hold spaces.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
@@ -69,11 +70,6 @@ async function measured(server: Server, path: string, connections: number, secon
   return { ...result, cpuMicros: answers === 0 ? 0 : (cpu * 1e6) / answers }
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)] ?? 0
-}
-
 export interface HotPathFigures {
   /** Median HEADs per second. */
   mirror: number
@@ -83,6 +79,8 @@ export interface HotPathFigures {
   referenceCpuMicros: number
   /** Each round's rates, mirror then reference. */
   rounds: Array<[number, number]>
+  /** Each round's CPU time per answer, mirror then reference. */
+  cpuRounds: Array<[number, number]>
   failed: number
 }
 
@@ -112,6 +110,7 @@ export async function hotPath(
     mirrorCpuMicros: median(m.map((x) => x.cpuMicros)),
     referenceCpuMicros: median(r.map((x) => x.cpuMicros)),
     rounds: m.map((x, i) => [x.requestsPerSecond, r[i]!.requestsPerSecond]),
+    cpuRounds: m.map((x, i) => [x.cpuMicros, r[i]!.cpuMicros]),
     failed: [...m, ...r].reduce((sum, x) => sum + x.failed, 0),
   }
 }

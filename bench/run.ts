@@ -9,9 +9,10 @@ import { ACCEPT_ALL } from '../test/helpers/seeded-images.js'
 import { startRedis } from '../test/helpers/redis.js'
 import { makeTempDir } from '../test/helpers/temp-dir.js'
 import { hotPath, startEmptyRoute } from './hot-path.js'
-import { headsPerSecond, settleDisk, singleGetsMBps, timedPull, wrk } from './load.js'
+import { headsPerSecond, median, settleDisk, singleGetsMBps, timedPull, wrk } from './load.js'
 import { peakRssMiB, resetPeakRss, startMirrorProcess, startNginx, type Server } from './peers.js'
 import { REPO, WARM_UP_REPO, seedUpstream } from './seed.js'
+import { printTlsRounds, ratios, startTlsUpstream, tlsPullRounds } from './tls-pulls.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
@@ -25,11 +26,6 @@ interface Row {
   peerName: string
   peer: number
   target?: string
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)] ?? 0
 }
 
 function format(value: number, unit: string): string {
@@ -148,6 +144,44 @@ async function main(): Promise<void> {
         mirror: figures.mirrorWarm,
         peerName: viaDistribution,
         peer: figures.distWarm,
+      },
+    )
+
+    process.stderr.write(`cold pulls from an HTTPS upstream, ${PULL_ROUNDS} rounds…\n`)
+    const tlsUpstream = await startTlsUpstream(upstream)
+    servers.push({ name: 'TLS upstream', url: tlsUpstream.registry.url, pid: 0, close: tlsUpstream.close })
+    const tls = await tlsPullRounds(tlsUpstream, work.path, PULL_ROUNDS)
+    printTlsRounds(tls)
+    const tlsPull = `cold ${pull} from an HTTPS upstream`
+    const tlsMirror = ratios(tls, 'mirror')
+    const tlsDistribution = ratios(tls, 'distribution')
+    process.stderr.write(
+      `  each round, over its direct pull: mirror ${tlsMirror.each.map((r) => r.toFixed(2)).join(' ')}, ` +
+        `Distribution proxy ${tlsDistribution.each.map((r) => r.toFixed(2)).join(' ')}\n`,
+    )
+    rows.push(
+      {
+        what: tlsPull,
+        unit: 's',
+        mirror: median(tls.mirror),
+        peerName: 'direct over TLS',
+        peer: median(tls.direct),
+        target: `≤ 1.1x direct (median of rounds: ${tlsMirror.median.toFixed(2)}x)`,
+      },
+      {
+        what: tlsPull,
+        unit: 's',
+        mirror: median(tls.mirror),
+        peerName: viaDistribution,
+        peer: median(tls.distribution),
+        target: `faster (its median over direct: ${tlsDistribution.median.toFixed(2)}x)`,
+      },
+      {
+        what: 'CPU time of that pull in the server',
+        unit: 's',
+        mirror: median(tls.mirrorCpu),
+        peerName: viaDistribution,
+        peer: median(tls.distributionCpu),
       },
     )
 
