@@ -42,14 +42,15 @@ function exitOf(proc: ChildProcess): Promise<{ code: number | null; signal: Node
 
 /**
  * The real entry point in its own process, listening on a free loopback port, so it can
- * be signalled and die the way processes do. `args` are its flags after --listen.
+ * be signalled and die the way processes do. `args` are its flags after --listen; `env`
+ * its environment (the test's by default).
  */
-export async function spawnMirror(args: string[]): Promise<MirrorProcess> {
+export async function spawnMirror(args: string[], env?: NodeJS.ProcessEnv): Promise<MirrorProcess> {
   const port = await freePort()
   const service = await startService(
     process.execPath,
     ['--import', 'tsx', 'src/main.ts', '--listen', `127.0.0.1:${port}`, '--log-format', 'json', ...args],
-    { cwd: root, ready: /registry mirror ready/ },
+    { cwd: root, ready: /registry mirror ready/, env },
   )
   const exit = exitOf(service.proc)
   const scheme = args.includes('--tls-cert') ? 'https' : 'http'
