@@ -1,4 +1,6 @@
 // Layers point one way: server → mirror → {upstream → auth, cache} → {oci, http, errors}.
+// Commands (cli) and the server's control channel use transfer/ (prefetch, bundles), which
+// uses the mirror and the cache.
 // `npm run lint` checks these rules and that no import cycle exists.
 //
 // Inside src/mirror/, each room does one job; the files at the top serve them all.
@@ -80,6 +82,8 @@ module.exports = {
       from: { path: '^src/mirror/' },
       to: { path: '^src/mirror/mirror\\.ts$' },
     },
+    layer('transfer-below-commands', 'transfer', ['server', 'cli']),
+    layer('transfer-only-from-the-top', 'mirror|cache|upstream|auth|oci|http|config|buffers|metrics', ['transfer']),
     {
       name: 'one-upstream-is-composed-by-the-mirror',
       comment: 'Inside the mirror, only mirror.ts builds the upstreams.',

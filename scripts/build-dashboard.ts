@@ -229,6 +229,20 @@ const ROWS: Row[] = [
         ],
       },
       {
+        title: 'Upstream state',
+        description:
+          'Offline (configured: never contacted) and backoff (unreachable: answered from the cache without waiting), by upstream; answers served stale',
+        unit: 'short',
+        targets: [
+          { expr: `max by (upstream) (registry_mirror_upstream_offline{${USEL}})`, legend: '{{upstream}} offline' },
+          { expr: `max by (upstream) (registry_mirror_upstream_backoff{${USEL}})`, legend: '{{upstream}} in backoff' },
+          {
+            expr: `sum by (upstream) (rate(registry_mirror_requests_total{cache="stale",${USEL}}[${RATE}])) or vector(0)`,
+            legend: '{{upstream}} stale answers/s',
+          },
+        ],
+      },
+      {
         title: 'Index health',
         description: '1 when the index answers; index operations that failed while requests were served',
         unit: 'short',

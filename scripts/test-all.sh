@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine: the system packages the tests start
 # (CNCF Distribution, skopeo, redis-server, openssl, Prometheus, dockerd, containerd, podman,
-# docker-compose to validate deploy/compose.yaml), then npm ci, typecheck, lint, format check
+# docker-compose to validate deploy/compose.yaml, tinyproxy as an upstream proxy), then npm ci, typecheck, lint, format check
 # and the tests. .ci/run calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 # skipping when those features are missing: this script installs them.
 export CI="${CI:-true}"
 
-packages=(docker-registry skopeo redis-server openssl prometheus docker.io containerd podman docker-compose)
-commands=(docker-registry skopeo redis-server openssl promtool dockerd containerd podman docker-compose)
+packages=(docker-registry skopeo redis-server openssl prometheus docker.io containerd podman docker-compose tinyproxy)
+commands=(docker-registry skopeo redis-server openssl promtool dockerd containerd podman docker-compose tinyproxy)
 missing=()
 for i in "${!commands[@]}"; do
   command -v "${commands[$i]}" >/dev/null 2>&1 || missing+=("${packages[$i]}")
@@ -29,6 +29,10 @@ if [[ " ${missing[*]:-} " == *" docker-registry "* ]] && [ -d /run/systemd/syste
   echo "stopping and disabling the docker-registry service, which holds port 5000"
   $sudo systemctl disable --now docker-registry.service ||
     echo "could not stop docker-registry.service; port 5000 may be taken" >&2
+fi
+# Likewise the tinyproxy package starts an open proxy on port 8888; the tests start their own.
+if [[ " ${missing[*]:-} " == *" tinyproxy "* ]] && [ -d /run/systemd/system ]; then
+  $sudo systemctl disable --now tinyproxy.service || echo "could not stop tinyproxy.service" >&2
 fi
 
 npm ci --no-audit --no-fund

@@ -2,7 +2,7 @@ import { statfs } from 'node:fs/promises'
 import { join } from 'node:path'
 import fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { Registry } from 'prom-client'
-import { Agent, type Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
 import { TokenService } from './auth/token-service.js'
 import type { BlobStore } from './cache/blob-store.js'
 import type { Index } from './cache/cache-index.js'
@@ -12,9 +12,16 @@ import { IndexCatchUp } from './cache/index-catch-up.js'
 import { openIndex } from './cache/open-index.js'
 import { alone } from './cache/peers.js'
 import type { Config, UpstreamConfig } from './config/schema.js'
+import { describeProxy, proxyRoute, type ProxyRoute } from './http/proxy-route.js'
 import { REDACTED_PATHS, type Logger } from './logger.js'
 import { mirrorTelemetry, upstreamObserver } from './metrics/adapters.js'
-import { createMetrics, registerCacheGauges, registerTopRepositories, type CacheFacts } from './metrics/metrics.js'
+import {
+  createMetrics,
+  registerCacheGauges,
+  registerTopRepositories,
+  registerUpstreamGauges,
+  type CacheFacts,
+} from './metrics/metrics.js'
 import { SegmentPool } from './buffers/segment-pool.js'
 import { BufferPool } from './buffers/buffer-pool.js'
 import { Mirror } from './mirror/mirror.js'
@@ -35,6 +42,8 @@ import { HttpsServing } from './tls/https-server.js'
 import { PeerClient } from './upstream/peer-client.js'
 import { PooledTransport } from './upstream/http1/pooled-transport.js'
 import { followRedirects } from './upstream/redirect-interceptor.js'
+import { UpstreamAgents } from './upstream/upstream-agents.js'
+import { UpstreamBackoff } from './upstream/upstream-backoff.js'
 import { UpstreamClient } from './upstream/upstream-client.js'
 import { VERSION } from './version.js'
 
@@ -73,13 +82,31 @@ export interface App {
   reloadTls: (() => Promise<boolean>) | undefined
 }
 
-function createDispatcher(config: Config): Dispatcher {
-  const agent = new Agent({
-    connect: { timeout: config.upstreamConnectTimeoutSeconds * 1000 },
-    headersTimeout: config.upstreamTimeoutSeconds * 1000,
-    bodyTimeout: config.upstreamTimeoutSeconds * 1000,
+/** What the upstreams share: the agents (direct, one per proxy), the pooled blob transport. */
+function createTransports(config: Config) {
+  const agents = new UpstreamAgents({
+    connectMs: config.upstreamConnectTimeoutSeconds * 1000,
+    timeoutMs: config.upstreamTimeoutSeconds * 1000,
   })
-  return agent.compose(followRedirects(MAX_REDIRECTS))
+  const pooled = new PooledTransport({
+    segments: new SegmentPool(SEGMENT_BYTES, SEGMENTS_RETAINED),
+    connectTimeoutMs: config.upstreamConnectTimeoutSeconds * 1000,
+    timeoutMs: config.upstreamTimeoutSeconds * 1000,
+    maxRedirects: MAX_REDIRECTS,
+  })
+  // Replicas are on the mirror's own network: peers are never asked through a proxy.
+  const peers = agents.via(undefined).compose(followRedirects(MAX_REDIRECTS))
+  return { agents, pooled, peers }
+}
+
+/**
+ * The dispatcher of requests forwarded as they are (pushes, the catalog): each through
+ * the proxy of the upstream it goes to, found by its origin.
+ */
+function forwardingDispatcher(agents: UpstreamAgents, upstreams: readonly UpstreamConfig[]): Dispatcher {
+  const routes = upstreams.map((u) => ({ origin: new URL(u.url).origin, route: proxyRoute(u.proxy) }))
+  const route: ProxyRoute = (target) => routes.find((r) => r.origin === target.origin)?.route(target)
+  return agents.routed(route)
 }
 
 function loggerOption(config: Config, override: AppOverrides['logger']): Record<string, unknown> {
@@ -135,7 +162,8 @@ function serverOptions(config: Config, overrides: AppOverrides, https?: HttpsSer
  * the first pull, and the first client does not wait for the round trip.
  */
 function probe(client: UpstreamClient, upstream: UpstreamConfig, log: Logger): void {
-  const fields = { upstream: upstream.name, url: upstream.url }
+  // The proxy's URL may hold its credentials: only the redacted form is logged.
+  const fields = { upstream: upstream.name, url: upstream.url, proxy: describeProxy(upstream.proxy) }
   if (upstream.offline) {
     log.info(fields, 'upstream offline: only what the cache holds is served')
     return
@@ -147,6 +175,15 @@ function probe(client: UpstreamClient, upstream: UpstreamConfig, log: Logger): v
     },
     (e: unknown) => log.warn({ ...fields, err: e }, 'upstream probe failed'),
   )
+}
+
+/** A backoff's start and end, in the log: requests meanwhile are served stale or refused at once. */
+function backoffLog(log: Logger, upstream: string) {
+  return (backingOff: boolean, delayMs: number) => {
+    const fields = { upstream, probeInMs: backingOff ? delayMs : undefined }
+    if (backingOff) log.warn(fields, 'upstream unreachable; backing off until a probe gets through')
+    else log.info(fields, 'upstream reachable again')
+  }
 }
 
 /**
@@ -204,35 +241,33 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     registry,
     config.upstreams.map((u) => u.name),
   )
-  const dispatcher = createDispatcher(config)
+  const { agents, pooled, peers: peerDispatcher } = createTransports(config)
   const userAgent = `registry-mirror/${VERSION}`
-  const pooled = new PooledTransport({
-    segments: new SegmentPool(SEGMENT_BYTES, SEGMENTS_RETAINED),
-    connectTimeoutMs: config.upstreamConnectTimeoutSeconds * 1000,
-    timeoutMs: config.upstreamTimeoutSeconds * 1000,
-    maxRedirects: MAX_REDIRECTS,
-  })
   const upstreams = config.upstreams.map((upstream) => {
     // Each upstream's calls and tokens are counted under its name.
     const observer = upstreamObserver(metrics, upstream.name)
     const timeoutMs = config.upstreamTimeoutSeconds * 1000
+    // Its registry, token realm and redirect targets, each through its proxy (or not).
+    const route = proxyRoute(upstream.proxy)
+    const dispatcher = agents.routed(route).compose(followRedirects(MAX_REDIRECTS))
     const tokens = new TokenService(dispatcher, userAgent, timeoutMs, observer, overrides.now)
     const client = new UpstreamClient({
       baseUrl: upstream.url,
       dispatcher,
       pooled,
+      proxyRoute: route,
       tokens,
       userAgent,
       credentials: upstream.credentials,
       observer,
       offline: upstream.offline ? { name: upstream.name } : undefined,
+      backoff: new UpstreamBackoff({ onChange: backoffLog(log, upstream.name) }),
     })
     probe(client, upstream, log)
-    return { config: upstream, client, telemetry: mirrorTelemetry(metrics, upstream.name), observer }
+    return { config: upstream, client, dispatcher, telemetry: mirrorTelemetry(metrics, upstream.name), observer }
   })
   const mirror = new Mirror({
     upstreams,
-    dispatcher,
     store,
     index,
     realmMode: config.authRealm,
@@ -244,11 +279,12 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     evictionReady: catchUp.reconciled,
     peers,
     peerClient:
-      config.replica === undefined ? undefined : new PeerClient(dispatcher, config.replica.peerSecret, userAgent),
+      config.replica === undefined ? undefined : new PeerClient(peerDispatcher, config.replica.peerSecret, userAgent),
     log,
     now,
   })
   registerCacheGauges(registry, () => cacheFacts(config, index, mirror))
+  registerUpstreamGauges(registry, () => upstreams.map(({ config: u, client }) => ({ name: u.name, client })))
   // A bound lowered since the last run applies as soon as the index is whole.
   void catchUp.reconciled.then(() => mirror.evictor.check())
 
@@ -268,7 +304,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   installQueryCheck(server)
   installRouting(server, mirror)
   const countSent: CountSent = (source, bytes, upstream) => metrics.sentBytes.inc({ source, upstream }, bytes)
-  const forward = await registerForwarding(server, mirror, realm)
+  const forward = await registerForwarding(server, mirror, realm, forwardingDispatcher(agents, config.upstreams))
   registerPullRoutes(server, { realm, forward, countSent })
   registerTokenRoutes(server, mirror)
   if (config.replica !== undefined) registerPeerRoutes(server, mirror, config.replica.peerSecret, countSent)
@@ -281,7 +317,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     // After the last request and fill: what the index keeps then is what the disk holds.
     await catchUp.close()
     await index.close()
-    await dispatcher.close()
+    await agents.close()
     pooled.close()
   })
   const reloadTls = https === undefined ? undefined : () => https.reload(log)

@@ -88,6 +88,20 @@ export class UpstreamContentError extends Error {
   override readonly name = 'UpstreamContentError'
 }
 
+/**
+ * A problem the operator of a command can fix: a bad image reference, a bundle that does
+ * not check out, a cache dir another process holds. Commands print its message alone, as
+ * one line, and exit non-zero; no OCI client ever sees one.
+ */
+export class OperatorError extends Error {
+  override readonly name: string = 'OperatorError'
+}
+
+/** What a thrown value says, whatever was thrown. */
+export function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e)
+}
+
 export const errors = {
   nameInvalid: (name: string) =>
     new MirrorError('NAME_INVALID', 400, 'invalid repository name', {
@@ -195,12 +209,30 @@ export function toOciError(error: unknown): OciErrorResponse {
   return { status: 500, headers: {}, body: ociErrorBody('UNKNOWN', 'internal error') }
 }
 
-/** What an offline upstream's client is told: a manifest or blob the cache lacks is unknown. */
+/**
+ * What an offline upstream's client is told, at once: a manifest or blob the cache lacks
+ * is unknown, and so is a tag list or referrers (never cached; a 404 makes clients fall
+ * back to the referrers tag); anything else (a push, the catalog) is not supported.
+ */
 function offlineError(error: UpstreamOfflineError): MirrorError {
-  const message = `not in the cache, and ${error.upstream} is offline`
-  if (error.kind === 'manifest') return new MirrorError('MANIFEST_UNKNOWN', 404, message, { cause: error })
-  if (error.kind === 'blob') return new MirrorError('BLOB_UNKNOWN', 404, message, { cause: error })
-  return new MirrorError('UNAVAILABLE', 503, `${error.upstream} is offline`, { cause: error })
+  const offline = `the mirror is offline for ${error.upstream}`
+  const options = { cause: error }
+  switch (error.kind) {
+    case 'manifest':
+      return new MirrorError('MANIFEST_UNKNOWN', 404, `${offline}, and this manifest is not in its cache`, options)
+    case 'blob':
+      return new MirrorError('BLOB_UNKNOWN', 404, `${offline}, and this blob is not in its cache`, options)
+    case 'tags':
+    case 'referrers':
+      return new MirrorError('NAME_UNKNOWN', 404, `${offline}, and it keeps no ${error.kind} list`, options)
+    default:
+      return new MirrorError(
+        'UNSUPPORTED',
+        405,
+        `${offline}: it serves only what its cache holds, and takes no pushes`,
+        options,
+      )
+  }
 }
 
 /** HTTP-layer errors (a malformed request, a body too large) carry a 4xx `statusCode`. */

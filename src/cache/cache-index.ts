@@ -23,6 +23,12 @@ export interface TagKey {
   accept: string
 }
 
+/** A tag mapping with its key, as listTags yields them. */
+export interface TagMapping {
+  key: TagKey
+  record: TagRecord
+}
+
 export interface TagRecord {
   digest: string
   mediaType: string
@@ -76,6 +82,8 @@ export interface Index {
   deleteTag(key: TagKey): Promise<void>
   /** Every mapping of one tag, whatever the clients accepted. */
   findTags(upstream: string, repo: string, tag: string): Promise<TagRecord[]>
+  /** Every tag mapping, in no particular order: what the cache holds by name. */
+  listTags(): AsyncIterable<TagMapping>
   /** Forgets every mapping of one tag, whatever the clients accepted (the tag was pushed or deleted). */
   deleteTags(upstream: string, repo: string, tag: string): Promise<void>
   getVerdict(upstream: string, repo: string): Promise<Verdict | undefined>
@@ -103,6 +111,15 @@ export interface Index {
   /** Flushes what is batched and releases connections and files. */
   close(): Promise<void>
 }
+
+/**
+ * What a command run beside a live mirror uses of the index: it reads, and writes only
+ * pins (which are made to take writes from another process).
+ */
+export type IndexBeside = Pick<
+  Index,
+  'getBlob' | 'findTags' | 'listTags' | 'getVerdict' | 'pin' | 'unpin' | 'pins' | 'close'
+>
 
 /** One string per tag key, for maps and persistence. Fields cannot contain a space. */
 export function tagKeyString(key: TagKey): string {

@@ -1,16 +1,24 @@
-import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { AccessHeap } from './access-heap.js'
 import { encodeSnapshot, openSnapshot, type SnapshotRow } from './blob-snapshot.js'
 import { BlobTable } from './blob-table.js'
-import type { BlobRecord, Index, IndexStats, Pin, RecordKind, TagKey, TagRecord, Verdict } from './cache-index.js'
-import { tagKeyString } from './cache-index.js'
+import type {
+  BlobRecord,
+  Index,
+  IndexBeside,
+  IndexStats,
+  Pin,
+  RecordKind,
+  TagKey,
+  TagMapping,
+  TagRecord,
+  Verdict,
+} from './cache-index.js'
 import { replaceFile } from './durable-file.js'
+import { FactJournals, mappingsOf, verdictKey } from './fact-journals.js'
 import { Journal } from './journal.js'
 import { PinFile } from './pin-file.js'
-import { TAG_BOUND, TAG_JOURNAL, VERDICT_BOUNDS, VERDICT_JOURNAL, verdictClass } from './records.js'
-
-const verdictKey = (upstream: string, repo: string) => `${upstream} ${repo}`
+import { TAG_JOURNAL, VERDICT_JOURNAL } from './records.js'
 const SNAPSHOT_FILE = 'blobs.snapshot'
 
 export interface EmbeddedIndexOptions {
@@ -33,8 +41,7 @@ export class EmbeddedIndex implements Index {
 
   private constructor(
     private readonly dir: string,
-    private readonly tags: Promise<Journal<TagRecord>>,
-    private readonly verdicts: Promise<Journal<Verdict>>,
+    private readonly facts: FactJournals,
     private readonly pinned: PinFile,
   ) {
     const before = (a: number, b: number) => {
@@ -51,17 +58,38 @@ export class EmbeddedIndex implements Index {
    * serves blobs meanwhile, and a tag or verdict lookup waits for its journal.
    */
   static async open(dir: string, options: EmbeddedIndexOptions = {}): Promise<EmbeddedIndex> {
-    await mkdir(dir, { recursive: true })
-    const now = options.now
-    const verdicts = Journal.open(join(dir, 'verdicts.jsonl'), VERDICT_JOURNAL, {
-      bounds: VERDICT_BOUNDS,
-      classify: verdictClass,
-      now,
-    })
-    const tags = verdicts.then(() => Journal.open(join(dir, 'tags.jsonl'), TAG_JOURNAL, { bounds: [TAG_BOUND], now }))
-    // A journal that cannot be read fails each lookup (the index is unavailable), not the process.
-    for (const journal of [verdicts, tags]) journal.catch(() => {})
-    return new EmbeddedIndex(dir, tags, verdicts, new PinFile(join(dir, 'pins.jsonl')))
+    const facts = await FactJournals.open(dir, options.now)
+    return new EmbeddedIndex(dir, facts, new PinFile(join(dir, 'pins.jsonl')))
+  }
+
+  /**
+   * The index as a command run beside a live mirror sees it: tag mappings and verdicts as
+   * the journals hold them now, read without writing a byte (the mirror owns the
+   * journals); pins read and written, as the pin file takes appends from any process. No
+   * blob records: the embedded index keeps those in memory only.
+   */
+  static async beside(dir: string): Promise<IndexBeside> {
+    const tags = await Journal.snapshot(join(dir, 'tags.jsonl'), TAG_JOURNAL)
+    const verdicts = await Journal.snapshot(join(dir, 'verdicts.jsonl'), VERDICT_JOURNAL)
+    const pins = new PinFile(join(dir, 'pins.jsonl'))
+    return {
+      getBlob: async () => undefined,
+      findTags: async (upstream, repo, tag) => {
+        const prefix = `${upstream} ${repo} ${tag} `
+        return [...tags].filter(([k]) => k.startsWith(prefix)).map(([, r]) => ({ ...r }))
+      },
+      listTags: async function* () {
+        yield* mappingsOf(tags)
+      },
+      getVerdict: async (upstream, repo) => {
+        const verdict = verdicts.get(verdictKey(upstream, repo))
+        return verdict === undefined ? undefined : { ...verdict }
+      },
+      pin: (image, digests) => pins.pin(image, digests),
+      unpin: (image) => pins.unpin(image),
+      pins: () => pins.pins(),
+      close: async () => {},
+    }
   }
 
   private kindOf(id: number): RecordKind {
@@ -183,38 +211,36 @@ export class EmbeddedIndex implements Index {
     return this.pinned.compact()
   }
 
-  async getTag(key: TagKey): Promise<TagRecord | undefined> {
-    const record = (await this.tags).get(tagKeyString(key))
-    return record === undefined ? undefined : { ...record }
+  getTag(key: TagKey): Promise<TagRecord | undefined> {
+    return this.facts.getTag(key)
   }
 
-  async putTag(key: TagKey, record: TagRecord): Promise<void> {
-    await (await this.tags).put(tagKeyString(key), { ...record })
+  putTag(key: TagKey, record: TagRecord): Promise<void> {
+    return this.facts.putTag(key, record)
   }
 
-  async deleteTag(key: TagKey): Promise<void> {
-    await (await this.tags).delete(tagKeyString(key))
+  deleteTag(key: TagKey): Promise<void> {
+    return this.facts.deleteTag(key)
   }
 
-  async findTags(upstream: string, repo: string, tag: string): Promise<TagRecord[]> {
-    const prefix = `${upstream} ${repo} ${tag} `
-    return [...(await this.tags).entries()].filter(([k]) => k.startsWith(prefix)).map(([, r]) => ({ ...r }))
+  findTags(upstream: string, repo: string, tag: string): Promise<TagRecord[]> {
+    return this.facts.findTags(upstream, repo, tag)
   }
 
-  async deleteTags(upstream: string, repo: string, tag: string): Promise<void> {
-    const prefix = `${upstream} ${repo} ${tag} `
-    const tags = await this.tags
-    const keys = [...tags.entries()].map(([k]) => k).filter((k) => k.startsWith(prefix))
-    for (const key of keys) await tags.delete(key)
+  listTags(): AsyncIterable<TagMapping> {
+    return this.facts.listTags()
   }
 
-  async getVerdict(upstream: string, repo: string): Promise<Verdict | undefined> {
-    const verdict = (await this.verdicts).get(verdictKey(upstream, repo))
-    return verdict === undefined ? undefined : { ...verdict }
+  deleteTags(upstream: string, repo: string, tag: string): Promise<void> {
+    return this.facts.deleteTags(upstream, repo, tag)
   }
 
-  async putVerdict(upstream: string, repo: string, verdict: Verdict): Promise<void> {
-    await (await this.verdicts).put(verdictKey(upstream, repo), { ...verdict })
+  getVerdict(upstream: string, repo: string): Promise<Verdict | undefined> {
+    return this.facts.getVerdict(upstream, repo)
+  }
+
+  putVerdict(upstream: string, repo: string, verdict: Verdict): Promise<void> {
+    return this.facts.putVerdict(upstream, repo, verdict)
   }
 
   async stats(): Promise<IndexStats> {
@@ -261,7 +287,6 @@ export class EmbeddedIndex implements Index {
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {
-    await (await this.tags).close()
-    await (await this.verdicts).close()
+    await this.facts.close()
   }
 }

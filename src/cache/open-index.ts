@@ -1,9 +1,11 @@
 import { join } from 'node:path'
 import type { Config } from '../config/schema.js'
 import type { Logger } from '../logger.js'
-import type { Index } from './cache-index.js'
+import type { Index, IndexBeside } from './cache-index.js'
 import { EmbeddedIndex } from './embedded-index.js'
+import { FactJournals } from './fact-journals.js'
 import { alone, type Peers } from './peers.js'
+import { WriteThroughIndex } from './write-through-index.js'
 
 export interface OpenIndexOptions {
   /** Called with the index each time Redis is reachable again after an outage. */
@@ -11,7 +13,8 @@ export interface OpenIndexOptions {
   /**
    * Join the replicas the config names (`advertiseUrl`): a serving mirror does, a command
    * run beside one (reindex, pin) does not, or it would announce itself as a replica.
-   * A serving mirror also compacts the embedded index's pin file.
+   * A serving mirror also compacts the embedded index's pin file, and on Redis keeps a
+   * local copy of its facts (see WriteThroughIndex).
    */
   asReplica?: boolean
 }
@@ -55,9 +58,25 @@ export async function openIndex(config: Config, log: Logger, options: OpenIndexO
   if (!(await firstConnection(client, config.redisTimeoutMs * 4))) {
     log.warn({}, 'Redis index not reachable at start; serving from disk until it is')
   }
-  opened.index = new RedisIndex(client, config.redisPrefix, config.replica?.advertiseUrl ?? 'local', log)
+  const redis = new RedisIndex(client, config.redisPrefix, config.replica?.advertiseUrl ?? 'local', log)
+  // A serving mirror keeps its own copy of the tag mappings and verdicts it learns, beside
+  // the embedded index's, for when Redis cannot answer; commands run beside it do not
+  // write them.
+  opened.index =
+    options.asReplica === true
+      ? new WriteThroughIndex(redis, await FactJournals.open(join(config.cacheDir, 'index')))
+      : redis
   const replica = options.asReplica === true ? config.replica : undefined
   if (replica === undefined) return { index: opened.index, peers: alone }
   const { RedisPeers } = await import('./redis-peers.js')
   return { index: opened.index, peers: new RedisPeers(client, config.redisPrefix, replica.advertiseUrl, log) }
+}
+
+/**
+ * The index for a command run beside a live mirror (ls, export, pin): Redis is shared as
+ * it is; the embedded index's journals are read, never written, except for pins.
+ */
+export async function openIndexBeside(config: Config, log: Logger): Promise<IndexBeside> {
+  if (config.redisUrl !== undefined) return (await openIndex(config, log)).index
+  return EmbeddedIndex.beside(join(config.cacheDir, 'index'))
 }

@@ -1,9 +1,21 @@
 import { randomBytes } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { z } from 'zod'
-import type { BlobRecord, Index, IndexStats, Pin, RecordKind, TagKey, TagRecord, Verdict } from './cache-index.js'
+import { Cluster } from 'ioredis'
+import type {
+  BlobRecord,
+  Index,
+  IndexStats,
+  Pin,
+  RecordKind,
+  TagKey,
+  TagMapping,
+  TagRecord,
+  Verdict,
+} from './cache-index.js'
+import { parseTagKeyString } from './cache-index.js'
 import { silentLogger, type Logger } from '../logger.js'
-import { parseRecord, pinDigestsSchema } from './records.js'
+import { parseRecord, pinDigestsSchema, tagRecordSchema } from './records.js'
 import type { RedisClient } from './redis-connection.js'
 import { RedisFacts } from './redis-facts.js'
 import { ACCESS_PAGE, ADD_BLOBS, DELETE_BLOB, PUT_BLOB } from './redis-scripts.js'
@@ -232,6 +244,27 @@ export class RedisIndex implements Index {
 
   findTags(upstream: string, repo: string, tag: string): Promise<TagRecord[]> {
     return this.facts.findTags(upstream, repo, tag)
+  }
+
+  /** Scans for tag keys (on each master of a Cluster) and reads them in batches. */
+  async *listTags(): AsyncIterable<TagMapping> {
+    const tagPrefix = this.key('tag', '')
+    const pattern = `${tagPrefix.replace(/[*?[\]\\]/g, '\\$&')}*`
+    const nodes = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis]
+    for (const node of nodes) {
+      let cursor = '0'
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_BATCH)
+        cursor = next
+        if (keys.length === 0) continue
+        const values = await this.redis.mget(...keys)
+        for (const [i, k] of keys.entries()) {
+          const key = parseTagKeyString(k.slice(tagPrefix.length))
+          const record = this.parse(tagRecordSchema, k, values[i] ?? null)
+          if (key !== undefined && record !== undefined) yield { key, record }
+        }
+      } while (cursor !== '0')
+    }
   }
 
   getVerdict(upstream: string, repo: string): Promise<Verdict | undefined> {

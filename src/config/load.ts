@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { parse as parseYaml } from 'yaml'
 import { OPTIONS, type RawSettings } from './options.js'
+import { environmentProxy } from './proxy.js'
 import { settingsSchema, type Config } from './schema.js'
 
 /** Every problem with the settings at once, so a user fixes them in one go. */
@@ -67,16 +68,17 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   const read = sources.readFile ?? ((p: string) => readFileSync(p, 'utf8'))
   const file = configFile === undefined || configFile === '' ? {} : fromFile(configFile, read)
   const merged: RawSettings = { ...file, ...fromEnv(sources.env ?? {}), ...definedOnly(sources.flags ?? {}) }
-  const result = settingsSchema.safeParse(merged)
-  if (!result.success) {
-    throw new ConfigError(
-      result.error.issues.map((issue) =>
-        issue.code === 'unrecognized_keys'
-          ? `unknown setting${issue.keys.length > 1 ? 's' : ''}: ${issue.keys.join(', ')}`
-          : `${describe(issue.path)}: ${issue.message}`,
-      ),
-    )
-  }
+  const proxy = environmentProxy(sources.env ?? {})
+  const result = settingsSchema(proxy.policy).safeParse(merged)
+  const problems = [
+    ...(result.error?.issues ?? []).map((issue) =>
+      issue.code === 'unrecognized_keys'
+        ? `unknown setting${issue.keys.length > 1 ? 's' : ''}: ${issue.keys.join(', ')}`
+        : `${describe(issue.path)}: ${issue.message}`,
+    ),
+    ...proxy.problems,
+  ]
+  if (!result.success || problems.length > 0) throw new ConfigError(problems)
   return deepFreeze(result.data)
 }
 

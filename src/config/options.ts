@@ -196,7 +196,7 @@ export const OPTIONS = [
     env: 'MIRROR_UPSTREAMS',
     flag: '--upstreams <name=url,...>',
     description:
-      'more registries to serve, like `ghcr.io=https://ghcr.io,quay.io=https://quay.io`; in the config file a list of `{ name, url, tagTtl, verdictTtl, username, password, defaultNamespace, offline, allow, deny }` (see docs/upstreams.md)',
+      'more registries to serve, like `ghcr.io=https://ghcr.io,quay.io=https://quay.io`; in the config file a list of `{ name, url, tagTtl, verdictTtl, username, password, defaultNamespace, offline, allow, deny, proxy }` (see docs/upstreams.md)',
     defaultText: 'none',
   },
   {
@@ -225,6 +225,22 @@ export const OPTIONS = [
     flag: '--log-format <pretty|json|auto>',
     description: 'log lines for people (`pretty`) or JSON; `auto` is pretty when stdout is a terminal',
     default: 'auto',
+  },
+  {
+    key: 'upstreamProxy',
+    env: 'MIRROR_UPSTREAM_PROXY',
+    flag: '--upstream-proxy <url|none>',
+    description:
+      'HTTP proxy every upstream and token request goes through (CONNECT for https upstreams), like `http://user:pass@proxy:3128`; `none` for none; each of `upstreams` may set its own `proxy` (see docs/upstream-proxy.md)',
+    defaultText: '`HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` from the environment; none without them',
+  },
+  {
+    key: 'offline',
+    env: 'MIRROR_OFFLINE',
+    flag: '--offline',
+    description:
+      'never contact any upstream: serve what the cache holds, tags by their last known digest, and answer the rest 404 at once (see docs/offline.md)',
+    default: 'false',
   },
 ] as const satisfies readonly OptionSpec[]
 

@@ -2,6 +2,7 @@ import { resolve } from 'node:path'
 import bytes from 'bytes'
 import { z } from 'zod'
 import { optionOf } from './options.js'
+import { proxySettingSchema, type ProxyPolicy } from './proxy.js'
 import { parseRedisUrl } from './redis-url.js'
 import {
   buildUpstreams,
@@ -53,6 +54,11 @@ function checkRedisUrl(value: string, ctx: z.RefinementCtx): void {
     ctx.addIssue({ code: 'custom', message: (e as Error).message })
   }
 }
+
+/** `true`/`false` from a file or a flag, `true`, `false`, `1`, `0` from the environment. */
+const onOff = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0'])], { error: 'must be true or false' })
+  .transform((v) => v === true || v === 'true' || v === '1')
 
 function parseHttpUrl(value: string, ctx: z.RefinementCtx): string {
   return parsePublicUrl(value, ctx)
@@ -109,6 +115,8 @@ const fieldsSchema = z
     tlsKey: z.string().min(1).optional(),
     shutdownGrace: seconds(3600).default(optionOf('shutdownGrace').default),
     logFormat: z.enum(LOG_FORMATS).default(optionOf('logFormat').default),
+    upstreamProxy: proxySettingSchema.optional(),
+    offline: onOff.prefault(optionOf('offline').default),
   })
   .strict()
   .refine((s) => (s.upstreamUsername === undefined) === (s.upstreamPassword === undefined), {
@@ -161,31 +169,40 @@ function settingsOf(s: Settings) {
         : { certFile: resolve(s.tlsCert), keyFile: resolve(s.tlsKey) },
     shutdownGraceSeconds: s.shutdownGrace,
     logFormat: s.logFormat,
+    /** Every upstream is offline (each upstream's own `offline` says so too). */
+    offline: s.offline,
   }
 }
 
 /** Every upstream, the default first; see buildUpstreams. */
-function upstreamsOf(s: Settings, ctx: z.RefinementCtx): readonly UpstreamConfig[] {
+function upstreamsOf(s: Settings, environment: ProxyPolicy, ctx: z.RefinementCtx): readonly UpstreamConfig[] {
   const credentials =
     s.upstreamUsername === undefined || s.upstreamPassword === undefined
       ? undefined
       : { username: s.upstreamUsername, password: s.upstreamPassword }
-  const { upstream, upstreamName, tagTtl, verdictTtl, defaultNamespace } = s
+  const { upstream, upstreamName, tagTtl, verdictTtl, defaultNamespace, offline } = s
+  const proxy = s.upstreamProxy ?? environment
   return buildUpstreams(
-    { upstream, upstreamName, tagTtl, verdictTtl, defaultNamespace, credentials },
+    { upstream, upstreamName, tagTtl, verdictTtl, defaultNamespace, credentials, proxy, offline },
     s.upstreams ?? [],
     ctx,
   )
 }
 
-export const settingsSchema = fieldsSchema.transform((s, ctx) => {
-  const upstreams = upstreamsOf(s, ctx)
-  return {
-    ...settingsOf(s),
-    /** The default upstream: requests that name no registry go to it. */
-    upstream: upstreams[0]!,
-    upstreams,
-  }
-})
+/**
+ * The settings as the program uses them. `environment` is the proxy policy of
+ * HTTPS_PROXY, HTTP_PROXY and NO_PROXY: upstreams without `upstreamProxy` follow it.
+ */
+export function settingsSchema(environment: ProxyPolicy) {
+  return fieldsSchema.transform((s, ctx) => {
+    const upstreams = upstreamsOf(s, environment, ctx)
+    return {
+      ...settingsOf(s),
+      /** The default upstream: requests that name no registry go to it. */
+      upstream: upstreams[0]!,
+      upstreams,
+    }
+  })
+}
 
-export type Config = Readonly<z.output<typeof settingsSchema>>
+export type Config = Readonly<z.output<ReturnType<typeof settingsSchema>>>

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { isRegistryName } from '../oci/registry-host.js'
+import { proxySettingSchema, type ProxyPolicy } from './proxy.js'
 
 /**
  * One registry the mirror serves. An open record: features that act per upstream add
@@ -24,6 +25,8 @@ export interface UpstreamConfig {
   readonly allow?: readonly string[]
   /** Repository name patterns the mirror refuses, whatever `allow` says. */
   readonly deny?: readonly string[]
+  /** How its registry, token realm and redirect targets are reached (peers are always direct). */
+  readonly proxy: ProxyPolicy
 }
 
 /** Hosts that are Docker Hub, where one-component names live under `library/`. */
@@ -92,6 +95,7 @@ const entrySchema = z
     offline: z.boolean().optional(),
     allow: z.array(pattern).optional(),
     deny: z.array(pattern).optional(),
+    proxy: proxySettingSchema.optional(),
   })
   .strict()
   .refine((e) => (e.username === undefined) === (e.password === undefined), {
@@ -156,6 +160,10 @@ export interface UpstreamDefaults {
   verdictTtl: number
   defaultNamespace: string | undefined
   credentials: { username: string; password: string } | undefined
+  /** `upstreamProxy`, else the environment's. */
+  proxy: ProxyPolicy
+  /** The mirror is offline: every upstream is, whatever its entry says. */
+  offline: boolean
 }
 
 function credentialsOf(entry: UpstreamEntry): UpstreamConfig['credentials'] {
@@ -175,6 +183,7 @@ function applyEntry(base: UpstreamConfig, entry: UpstreamEntry): UpstreamConfig 
     offline: entry.offline ?? base.offline,
     allow: entry.allow ?? base.allow,
     deny: entry.deny ?? base.deny,
+    proxy: entry.proxy ?? base.proxy,
   }
 }
 
@@ -198,7 +207,8 @@ export function buildUpstreams(
     verdictTtlSeconds: d.verdictTtl,
     credentials: d.credentials,
     defaultNamespace: d.defaultNamespace ?? derivedNamespace(d.upstream.host),
-    offline: false,
+    offline: d.offline,
+    proxy: d.proxy,
   }
   const others: UpstreamConfig[] = []
   entries.forEach((entry, i) => {
@@ -222,10 +232,20 @@ export function buildUpstreams(
         tagTtlSeconds: d.tagTtl,
         verdictTtlSeconds: d.verdictTtl,
         defaultNamespace: derivedNamespace(host),
-        offline: false,
+        offline: d.offline,
+        proxy: d.proxy,
       }
       others.push(applyEntry(base, entry))
     }
   })
-  return [first, ...others]
+  // Offline for the whole mirror is offline for each upstream, an entry's `offline: false` too.
+  return [first, ...others].map((u) => (d.offline ? { ...u, offline: true } : u))
+}
+
+/**
+ * The upstreams as image references name them, the default first: each by its name, the
+ * name the index keeps its facts under and a registry prefix picks it by.
+ */
+export function upstreamsOf(config: { upstreams: readonly UpstreamConfig[] }): readonly UpstreamConfig[] {
+  return config.upstreams
 }

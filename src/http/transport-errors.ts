@@ -2,7 +2,7 @@ import { errors } from 'undici'
 import { UpstreamUnavailableError } from '../errors.js'
 
 /** A bounded label for a transport failure: what went wrong, not where. */
-export type FailureReason = 'timeout' | 'refused' | 'reset' | 'dns' | 'tls' | 'other'
+export type FailureReason = 'timeout' | 'refused' | 'reset' | 'dns' | 'tls' | 'proxy' | 'other'
 
 /**
  * A failure of the project's own HTTP client. Each subclass carries a stable `code` and
@@ -41,9 +41,19 @@ function codeOf(error: unknown): string | undefined {
   return error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined
 }
 
+/**
+ * undici's ProxyAgent reports a proxy that would not open a tunnel (it answered the
+ * CONNECT with anything but 200: 407, 502...) as an abort, which the class alone cannot
+ * tell from the caller's; its message is all that sets it apart.
+ */
+function isProxyRefusal(error: unknown): boolean {
+  return error instanceof errors.RequestAbortedError && error.message.startsWith('Proxy response')
+}
+
 /** True when the caller's own signal ended the request: not an upstream failure. */
 export function isAbort(error: unknown, signal?: AbortSignal): boolean {
-  return signal?.aborted === true || (error instanceof Error && error.name === 'AbortError')
+  if (signal?.aborted === true) return true
+  return error instanceof Error && error.name === 'AbortError' && !isProxyRefusal(error)
 }
 
 /**
@@ -58,6 +68,7 @@ export function toTransportError(error: unknown, what: string, signal?: AbortSig
 /** What went wrong with a request that got no answer, as a metric label. */
 export function failureReason(error: unknown): FailureReason {
   if (error instanceof TransportFailure) return error.reason
+  if (isProxyRefusal(error)) return 'proxy'
   for (const [type, reason] of UNDICI_REASONS) if (error instanceof type) return reason
   const code = codeOf(error) ?? ''
   const known = SYSTEM_REASONS.get(code)

@@ -11,7 +11,9 @@ export type UpstreamKind = 'manifest' | 'blob' | 'tags' | 'referrers' | 'token' 
  *   that is not a token, a control character in a value, a bare CR or LF), left to the
  *   general client to judge;
  * - `redirect-limit`, `redirect-no-location`: a redirect not followed, whose body the
- *   transport never read.
+ *   transport never read;
+ * - `proxy-tunnel`: an https URL the upstream's proxy must reach through a CONNECT
+ *   tunnel (known before the request is sent, unless a redirect led there).
  */
 export const TRANSPORT_FALLBACK_REASONS = [
   'framing',
@@ -20,6 +22,7 @@ export const TRANSPORT_FALLBACK_REASONS = [
   'invalid-head',
   'redirect-limit',
   'redirect-no-location',
+  'proxy-tunnel',
 ] as const
 
 export type TransportFallbackReason = (typeof TRANSPORT_FALLBACK_REASONS)[number]

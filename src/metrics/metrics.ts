@@ -164,6 +164,32 @@ export function registerCacheGauges(registry: Registry, facts: () => Promise<Cac
   gauge('index_up', '1 when the index answers, 0 when the mirror serves without it', (f) => (f.indexUp ? 1 : 0))
 }
 
+/** What the upstream gauges read of each upstream at scrape time. */
+export interface UpstreamState {
+  name: string
+  client: { readonly offline: boolean; readonly backingOff: boolean }
+}
+
+/** Per upstream: offline (configured so) and in backoff (unreachable, requests not waiting). */
+export function registerUpstreamGauges(registry: Registry, upstreams: () => UpstreamState[]): void {
+  const gauge = (name: string, help: string, pick: (u: UpstreamState['client']) => boolean) =>
+    new Gauge({
+      name: PREFIX + name,
+      help,
+      labelNames: ['upstream'] as const,
+      registers: [registry],
+      collect() {
+        for (const u of upstreams()) this.set({ upstream: u.name }, pick(u.client) ? 1 : 0)
+      },
+    })
+  gauge('upstream_offline', '1 when the mirror is offline for this upstream: it is never contacted', (c) => c.offline)
+  gauge(
+    'upstream_backoff',
+    '1 while the upstream is unreachable and requests are answered from the cache without waiting for it',
+    (c) => c.backingOff,
+  )
+}
+
 /**
  * Opt-in (`metricsTopRepositories`): manifest GETs of the `n` most pulled public
  * repositories, with the repository as a label. Only the top `n` are ever exported, so

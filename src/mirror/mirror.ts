@@ -1,4 +1,3 @@
-import type { Dispatcher } from 'undici'
 import type { BlobStore } from '../cache/blob-store.js'
 import type { Index } from '../cache/cache-index.js'
 import { errors } from '../errors.js'
@@ -18,8 +17,6 @@ import { UpstreamMirror, type UpstreamParts } from './upstream-mirror.js'
 export interface MirrorDeps {
   /** Every upstream's own parts, the default first. */
   upstreams: readonly UpstreamParts[]
-  /** For relaying client token requests to an upstream's realm. */
-  dispatcher: Dispatcher
   store: BlobStore
   index: Index
   realmMode: 'mirror' | 'upstream'
@@ -97,7 +94,6 @@ export class Mirror {
       index,
       blobs: this.blobs,
       bodies: manifestBodies(),
-      dispatcher: deps.dispatcher,
       realmMode: deps.realmMode,
       upstreamTimeoutMs: deps.upstreamTimeoutMs,
       userAgent: deps.userAgent,

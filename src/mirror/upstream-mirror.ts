@@ -20,6 +20,8 @@ import type { Telemetry } from './telemetry.js'
 export interface UpstreamParts {
   config: UpstreamConfig
   client: UpstreamClient
+  /** For relaying client token requests to the upstream's realm, through its proxy. */
+  dispatcher: Dispatcher
   telemetry: Telemetry
   observer: UpstreamObserver
 }
@@ -30,8 +32,6 @@ export interface SharedParts {
   index: Index
   blobs: BlobCache
   bodies: ManifestBodies
-  /** For relaying client token requests to the upstream's realm. */
-  dispatcher: Dispatcher
   realmMode: 'mirror' | 'upstream'
   upstreamTimeoutMs: number
   userAgent: string
@@ -87,7 +87,7 @@ export class UpstreamMirror {
     this.referrers = new ReferrersService(upstream, verdicts)
     this.auth = new RegistryAuth({
       upstream,
-      dispatcher: shared.dispatcher,
+      dispatcher: own.dispatcher,
       realmMode: shared.realmMode,
       timeoutMs: shared.upstreamTimeoutMs,
       userAgent: shared.userAgent,

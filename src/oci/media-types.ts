@@ -72,6 +72,23 @@ function computeAcceptKey(accept: string | string[] | undefined): string {
   return mask.toString(16)
 }
 
+/**
+ * Every accept key of a client the upstream would answer with a manifest of this type
+ * for its tag: those whose set of accepted types holds it. Restoring a tag mapping under
+ * all of them (an import, a prefetch) lets any client resolve the tag without the
+ * upstream. Clients that do not accept the type would be sent another manifest (a
+ * platform's, for an index), which only the upstream can choose.
+ */
+export function acceptKeysServing(mediaType: string): string[] {
+  const bit = NEGOTIATED.indexOf(mediaType)
+  if (bit < 0) return []
+  const keys: string[] = []
+  for (let mask = 1; mask < 1 << NEGOTIATED.length; mask++) {
+    if ((mask & (1 << bit)) !== 0) keys.push(mask.toString(16))
+  }
+  return keys
+}
+
 /** The Accept header the mirror sends upstream for a key: the same for every client with it. */
 export function acceptHeaderFor(key: string): string | undefined {
   const mask = Number.parseInt(key, 16)

@@ -1,5 +1,7 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from '../app.js'
+import { ownCacheDir } from '../cli/cache-dir-owner.js'
+import { serveControl } from '../cli/control-server.js'
 import type { Config } from '../config/schema.js'
 import { gracefulStop } from './graceful-stop.js'
 import { isPretty, logOutput } from './log-output.js'
@@ -23,8 +25,12 @@ export interface Surroundings {
  */
 export async function serve(config: Config, surroundings: Surroundings): Promise<void> {
   const logger = await logOutput(isPretty(config.logFormat, surroundings.stdoutIsTerminal))
+  // Before anything touches the cache dir: one writer per dir.
+  const owner = await ownCacheDir(config)
   const app = await buildApp(config, { logger })
   const { server, metricsServer } = app
+  // Commands that find the cache dir held hand their work to this server.
+  const control = owner.control === undefined ? undefined : await serveControl(config, app, owner.control)
   const graceMs = config.shutdownGraceSeconds * 1000
   const stop = gracefulStop(app, graceMs)
   closeWithGrace(
@@ -38,6 +44,7 @@ export async function serve(config: Config, surroundings: Surroundings): Promise
     async ({ err, signal }) => {
       if (err !== undefined) server.log.error({ err }, 'shutting down after an error')
       else server.log.info({ signal, graceSeconds: config.shutdownGraceSeconds }, 'shutting down')
+      await control?.close()
       await stop()
       server.log.info({}, 'stopped')
     },

@@ -1,6 +1,7 @@
 import replyFrom from '@fastify/reply-from'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Dispatcher } from 'undici'
 import { forwardableAuthorization } from '../auth/client-credentials.js'
 import { UpstreamOfflineError } from '../errors.js'
 import type { Mirror, Routed } from '../mirror/mirror.js'
@@ -83,9 +84,14 @@ export function clientLocation(location: string, upstreamUrl: string, prefix: st
  * the upstream they are routed to, client headers and body as they are, never cached.
  * Challenges name the mirror's realm and upload `Location`s stay on the mirror.
  */
-export async function registerForwarding(app: FastifyInstance, mirror: Mirror, realm: Realm): Promise<Forward> {
-  // No base: each request names its upstream's origin.
-  await app.register(replyFrom)
+export async function registerForwarding(
+  app: FastifyInstance,
+  mirror: Mirror,
+  realm: Realm,
+  dispatcher: Dispatcher,
+): Promise<Forward> {
+  // No base: each request names its upstream's origin, and the dispatcher its proxy.
+  await app.register(replyFrom, { undici: dispatcher })
   const forward = (request: FastifyRequest, reply: FastifyReply) => {
     const routed = routedOf(request)
     if (routed.upstream.offline) throw new UpstreamOfflineError(routed.upstream.name, 'other')

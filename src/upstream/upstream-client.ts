@@ -5,10 +5,12 @@ import { basicAuthorization, type ClientCredentials } from '../auth/client-crede
 import { TokenService } from '../auth/token-service.js'
 import { findBearer, parseWwwAuthenticate, type BearerChallenge } from '../auth/www-authenticate.js'
 import { discard } from '../http/body.js'
-import { failureReason, toTransportError } from '../http/transport-errors.js'
+import type { ProxyRoute } from '../http/proxy-route.js'
+import { failureReason, isAbort, toTransportError } from '../http/transport-errors.js'
 import { ignoreUpstream, upstreamKindOf, type UpstreamObserver } from '../http/upstream-observer.js'
 import { UpstreamOfflineError, UpstreamUnavailableError } from '../errors.js'
 import type { PooledTransport } from './http1/pooled-transport.js'
+import { UpstreamBackoff, type Reach } from './upstream-backoff.js'
 
 /**
  * Who an upstream request is made as:
@@ -67,6 +69,8 @@ export interface UpstreamClientOptions {
   dispatcher: Dispatcher
   /** Reads blob bodies into pooled segments; without it every body comes through `dispatcher`. */
   pooled?: PooledTransport
+  /** The proxy of each URL, as `dispatcher` routes it: the pooled transport follows it too. */
+  proxyRoute?: ProxyRoute
   tokens: TokenService
   userAgent: string
   /** The mirror's own account, for `mirror` requests. */
@@ -74,6 +78,14 @@ export interface UpstreamClientOptions {
   observer?: UpstreamObserver
   /** Never contacted: every request fails at once with UpstreamOfflineError. */
   offline?: { name: string }
+  /** Stops requests after repeated failures to reach the upstream; a default one when absent. */
+  backoff?: UpstreamBackoff
+}
+
+/** How an upstream call that threw ended, for the backoff. */
+function reachOf(error: unknown, signal: AbortSignal | undefined): Reach {
+  if (isAbort(error, signal)) return 'unknown'
+  return error instanceof UpstreamUnavailableError ? 'unreachable' : 'reachable'
 }
 
 /** Talks to the one upstream registry: paths, the token dance, transport errors. */
@@ -85,8 +97,10 @@ export class UpstreamClient {
   private challenge: BearerChallenge | undefined
   private scheme: UpstreamScheme | undefined
   private probing: Promise<UpstreamScheme> | undefined
+  private readonly backoff: UpstreamBackoff
 
   constructor(private readonly options: UpstreamClientOptions) {
+    this.backoff = options.backoff ?? new UpstreamBackoff()
     const url = new URL(options.baseUrl)
     this.origin = url.origin
     this.basePath = url.pathname.replace(/\/+$/, '')
@@ -95,9 +109,39 @@ export class UpstreamClient {
       credentials === undefined ? undefined : basicAuthorization(credentials.username, credentials.password)
   }
 
+  /** Configured offline: never contacted. */
+  get offline(): boolean {
+    return this.options.offline !== undefined
+  }
+
+  /** Backing off after repeated failures to reach it: requests are refused at once. */
+  get backingOff(): boolean {
+    return this.backoff.active
+  }
+
   async send(request: UpstreamRequest): Promise<UpstreamResponse> {
     const { offline } = this.options
     if (offline !== undefined) throw new UpstreamOfflineError(offline.name, upstreamKindOf(request.path))
+    return this.guarded(request.signal, () => this.sendNow(request))
+  }
+
+  /** A call past the backoff, whose outcome (token requests included) the backoff learns. */
+  private async guarded<T>(signal: AbortSignal | undefined, call: () => Promise<T>): Promise<T> {
+    const admission = this.backoff.admit()
+    if (admission === 'refused') {
+      throw new UpstreamUnavailableError('upstream unreachable: backing off until a probe gets through')
+    }
+    try {
+      const result = await call()
+      this.backoff.settle(admission, 'reachable')
+      return result
+    } catch (e) {
+      this.backoff.settle(admission, reachOf(e, signal))
+      throw e
+    }
+  }
+
+  private async sendNow(request: UpstreamRequest): Promise<UpstreamResponse> {
     if (request.auth.kind === 'client') {
       const { credentials } = request.auth
       return this.dispatch(request, credentials.kind === 'forward' ? credentials.authorization : undefined)
@@ -147,7 +191,8 @@ export class UpstreamClient {
   private async probe(): Promise<UpstreamScheme> {
     let response: UpstreamResponse
     try {
-      response = await this.dispatch({ method: 'GET', path: '/v2/', repo: '', auth: { kind: 'anonymous' } }, undefined)
+      const ping = { method: 'GET' as const, path: '/v2/', repo: '', auth: { kind: 'anonymous' as const } }
+      response = await this.guarded(undefined, () => this.dispatch(ping, undefined))
     } catch {
       return { kind: 'unreachable' }
     }
@@ -201,7 +246,7 @@ export class UpstreamClient {
   ): Promise<UpstreamResponse | undefined> {
     const { pooled } = this.options
     if (request.pooledBody !== true || request.method !== 'GET' || pooled === undefined) return undefined
-    const result = await pooled.get(new URL(path, this.origin), headers, request.signal)
+    const result = await pooled.get(new URL(path, this.origin), headers, request.signal, this.options.proxyRoute)
     if (result.kind === 'response') return { status: result.status, headers: result.headers, body: result.body }
     // The dispatcher sends the whole GET again: counted, so a costly upstream shows.
     observer.fallback(result.reason)

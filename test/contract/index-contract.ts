@@ -136,6 +136,16 @@ export function indexContract(t: Test, harness: IndexHarness): void {
     t.same(found.map((r) => r.digest).sort(), [list.digest, single.digest].sort(), 'every accept key of a tag is found')
     t.same(await reopened.findTags('registry.example:5000', 'library/x', 'gone'), [])
     t.equal(await reopened.getTag(key('gone')), undefined, 'deletes survive too')
+    const listed = []
+    for await (const mapping of reopened.listTags()) listed.push(mapping)
+    t.same(
+      listed.sort((a, b) => a.key.accept.localeCompare(b.key.accept)),
+      [
+        { key: key('1', '02'), record: { ...single, checkedAt: 3 } },
+        { key: key('1', '7f'), record: list },
+      ],
+      'every mapping is listed with its key, deleted ones not',
+    )
   })
 
   t.test("deleteTags forgets every accept key of one tag, and only that tag's", async (t) => {

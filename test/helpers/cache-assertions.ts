@@ -1,6 +1,7 @@
-import { readdir } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Test } from 'tap'
+import { sha256 } from './http.js'
 import type { RunningMirror } from './mirror.js'
 
 /** After a failed fill: no file, no temp file, no index record, no fill still running. */
@@ -16,4 +17,25 @@ export async function assertNothingCached(t: Test, mirror: RunningMirror, digest
 export function registryBlobPath(storageDir: string, digest: string): string {
   const hex = digest.slice('sha256:'.length)
   return join(storageDir, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data')
+}
+
+/**
+ * Every file of a cache dir's blobs/, tmp/ and index/ with its sha256: what an operation
+ * that was refused must leave exactly as it was. (Empty folders do not count: the blob
+ * store makes them as it needs them.)
+ */
+export async function filesUnder(cacheDir: string): Promise<string[]> {
+  const files: string[] = []
+  for (const sub of ['blobs', 'tmp', 'index']) {
+    const entries = await readdir(join(cacheDir, sub), { recursive: true, withFileTypes: true }).catch(() => [])
+    for (const entry of entries) {
+      if (!entry.isFile()) continue
+      const path = join(entry.parentPath, entry.name)
+      const data = await readFile(path)
+      // An empty file holds nothing: opening the index makes its journals, empty, on a new dir.
+      if (data.length === 0) continue
+      files.push(`${path.slice(cacheDir.length + 1)} ${sha256(data)}`)
+    }
+  }
+  return files.sort()
 }

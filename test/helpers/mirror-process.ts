@@ -40,17 +40,23 @@ function exitOf(proc: ChildProcess): Promise<{ code: number | null; signal: Node
   }))
 }
 
+/** The environment without the proxy variables: the mirror would send its loopback upstream requests there. */
+function withoutProxies(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const names = new Set(['http_proxy', 'https_proxy', 'no_proxy'])
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !names.has(name.toLowerCase())))
+}
+
 /**
  * The real entry point in its own process, listening on a free loopback port, so it can
  * be signalled and die the way processes do. `args` are its flags after --listen; `env`
- * its environment (the test's by default).
+ * is added to the environment (without the proxy variables) it gets.
  */
-export async function spawnMirror(args: string[], env?: NodeJS.ProcessEnv): Promise<MirrorProcess> {
+export async function spawnMirror(args: string[], env: NodeJS.ProcessEnv = {}): Promise<MirrorProcess> {
   const port = await freePort()
   const service = await startService(
     process.execPath,
     ['--import', 'tsx', 'src/main.ts', '--listen', `127.0.0.1:${port}`, '--log-format', 'json', ...args],
-    { cwd: root, ready: /registry mirror ready/, env },
+    { cwd: root, env: { ...withoutProxies(process.env), ...env }, ready: /registry mirror ready/ },
   )
   const exit = exitOf(service.proc)
   const scheme = args.includes('--tls-cert') ? 'https' : 'http'

@@ -27,6 +27,8 @@ export interface MirrorOptions {
   upstream: string
   cacheDir?: string
   settings?: RawSettings
+  /** The environment the config is loaded with (HTTPS_PROXY...); empty by default. */
+  env?: Record<string, string>
   index?: Index
   /** A clock for the mirror, to move time forward without waiting. */
   now?: () => number
@@ -43,10 +45,15 @@ export interface MirrorOptions {
 }
 
 /** A config as a user would write it: flags over defaults, validated by the real loader. */
-export function testConfig(upstream: string, cacheDir: string, settings: RawSettings = {}): Config {
+export function testConfig(
+  upstream: string,
+  cacheDir: string,
+  settings: RawSettings = {},
+  env: Record<string, string> = {},
+): Config {
   return loadConfig({
     flags: { upstream, cacheDir, listen: '127.0.0.1:0', logLevel: 'debug', ...settings },
-    env: {},
+    env,
   })
 }
 
@@ -65,7 +72,7 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
       ? await startRedis()
       : undefined
   const settings = redis === undefined ? options.settings : { ...options.settings, redisUrl: redis.url }
-  const config = testConfig(options.upstream, cacheDir, settings)
+  const config = testConfig(options.upstream, cacheDir, settings, options.env)
   const logs: Array<Record<string, unknown>> = []
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {

@@ -36,8 +36,8 @@ export interface RegistryOptions {
   port?: number
   /** Keep no output once ready (a benchmark's access log would fill memory). */
   quiet?: boolean
-  /** Serve HTTPS with this certificate, which `ca` signed (see tls-ca.ts). */
-  tls?: { certFile: string; keyFile: string; ca: Buffer }
+  /** Serve HTTPS with this certificate; `ca`, the CA that signed it, for the helpers' own requests. */
+  tls?: { certFile: string; keyFile: string; ca?: Buffer }
   /** CA certificates the registry trusts, as a PEM file: a proxy's TLS upstream. */
   trust?: string
 }

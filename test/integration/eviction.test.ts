@@ -31,8 +31,9 @@ t.test('a bounded cache stays under its bound and keeps pinned images', async (t
   }
 
   await pull('small')
+  const registry = new URL(upstream.registry.url).host
   const pin = await pinImage(mirror.config, silentLogger, 'library/small:1')
-  t.equal(pin.image, 'library/small:1')
+  t.equal(pin.image, `${registry}/library/small:1`, 'pinned under the full name')
   t.ok(pin.digests.includes(images.small!.digest), 'the manifest is pinned')
   t.ok(
     images.small!.blobs.every((b) => pin.digests.includes(b.digest)),
@@ -40,7 +41,7 @@ t.test('a bounded cache stays under its bound and keeps pinned images', async (t
   )
   t.same(
     (await listPins(mirror.config, silentLogger)).map((p) => p.image),
-    ['library/small:1'],
+    [`${registry}/library/small:1`],
   )
   await pull('multi')
   await pull('docker2')
@@ -63,9 +64,18 @@ t.test('a bounded cache stays under its bound and keeps pinned images', async (t
   await verifyDirLayout(again.path)
   t.pass('an evicted image is fetched again on demand')
 
-  t.equal(await unpinImage(mirror.config, silentLogger, 'library/small:1'), true, 'unpinned')
+  t.equal(await unpinImage(mirror.config, silentLogger, `${registry}/library/small:1`), true, 'unpinned')
+  t.same(await listPins(mirror.config, silentLogger), [])
+  // Pins stored before references had a registry name still count, shown and removed by any name.
+  await mirror.app.index.pin('library/small:1', pin.digests)
+  t.same(
+    (await listPins(mirror.config, silentLogger)).map((p) => p.image),
+    [`${registry}/library/small:1`],
+  )
+  t.equal(await unpinImage(mirror.config, silentLogger, 'library/small:1'), true, 'old pin unpinned')
   t.same(await listPins(mirror.config, silentLogger), [])
   await t.rejects(pinImage(mirror.config, silentLogger, 'library/never-pulled:1'), /not cached/)
+  await t.rejects(pinImage(mirror.config, silentLogger, 'quay.io/x:1'), /registry quay\.io is not served/)
 })
 
 t.test('manifests go last', async (t) => {

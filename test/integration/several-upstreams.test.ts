@@ -140,5 +140,8 @@ t.test("pinning another upstream's image by its registry prefix", async (t) => {
     /not cached/,
     "the default's image of the same name was never pulled",
   )
-  await t.rejects(pinImage(mirror.config, silentLogger, 'quay.io/org/app:1'), /does not serve its registry/)
+  await t.rejects(
+    pinImage(mirror.config, silentLogger, 'quay.io/org/app:1'),
+    /registry quay\.io is not served by this mirror/,
+  )
 })

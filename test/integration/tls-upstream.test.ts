@@ -40,7 +40,6 @@ async function startTlsStack(t: Test): Promise<TlsStack> {
   const cache = await makeTempDir('tls-upstream-cache')
   t.teardown(cache.remove)
   const mirror = await spawnMirror(['--upstream', tls.url, '--cache-dir', cache.path], {
-    ...process.env,
     NODE_EXTRA_CA_CERTS: ca.caFile,
   })
   t.teardown(mirror.service.close)

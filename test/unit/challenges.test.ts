@@ -29,9 +29,9 @@ t.test('client credentials: forwarded as they are, except a mirror-local token',
 })
 
 t.test('the ping: 200 without token auth or with credentials, else a challenge naming a reachable realm', async (t) => {
-  const auth = (scheme: UpstreamScheme, realmMode: 'mirror' | 'upstream' = 'mirror') =>
+  const auth = (scheme: UpstreamScheme, realmMode: 'mirror' | 'upstream' = 'mirror', offline = false) =>
     new RegistryAuth({
-      upstream: { authScheme: async () => scheme },
+      upstream: { authScheme: async () => scheme, offline },
       dispatcher: new Agent(),
       realmMode,
       timeoutMs: 1000,
@@ -55,8 +55,12 @@ t.test('the ping: 200 without token auth or with credentials, else a challenge n
   t.equal(
     await auth({ kind: 'unreachable' }).pingChallenge(anonymous, realm),
     'Bearer realm="http://mirror:5000/token"',
-    'offline, the mirror still sends clients to its own token endpoint',
+    'upstream unreachable, the mirror still sends clients to its own token endpoint',
   )
+  const configuredOffline = auth({ kind: 'unreachable' }, 'mirror', true)
+  t.equal(await configuredOffline.pingChallenge(anonymous, realm), undefined, 'offline: 200, no challenge')
+  const withCredentials = await configuredOffline.token({ method: 'GET', query: '', authorization: 'Basic x' })
+  t.match(JSON.parse(withCredentials.body.toString()), { token: /^registry-mirror-local\./ }, 'offline: a local token')
   const offline = await auth({ kind: 'unreachable' }).token({ method: 'GET', query: '' })
   t.match(JSON.parse(offline.body.toString()), { token: /^registry-mirror-local\./ })
   await t.rejects(auth({ kind: 'unreachable' }).token({ method: 'GET', query: '', authorization: 'Basic x' }), {

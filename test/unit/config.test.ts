@@ -15,6 +15,7 @@ t.test('defaults: Docker Hub, port 5000, ./data, embedded index', async (t) => {
       credentials: undefined,
       defaultNamespace: 'library',
       offline: false,
+      proxy: { kind: 'direct' },
     },
   ])
   t.equal(config.upstream, config.upstreams[0], 'the default upstream is the first')
@@ -197,6 +198,7 @@ t.test('a config file with three upstreams', async (t) => {
     offline: false,
     allow: undefined,
     deny: undefined,
+    proxy: { kind: 'direct' },
   })
   t.equal(ghcr?.credentials, undefined, "the mirror's Docker Hub account is never another registry's")
   t.match(dhe, {
@@ -296,4 +298,25 @@ t.test('log format: auto unless told', async (t) => {
   t.equal(loadConfig({ env: { MIRROR_LOG_FORMAT: 'json' } }).logFormat, 'json')
   t.equal(loadConfig({ flags: { logFormat: 'pretty' } }).logFormat, 'pretty')
   t.throws(() => loadConfig({ flags: { logFormat: 'colour' } }), /logFormat \(MIRROR_LOG_FORMAT, --log-format\)/)
+})
+
+t.test('offline (MIRROR_OFFLINE, --offline, offline) makes every upstream offline', async (t) => {
+  const entries = 'upstreams:\n  - name: ghcr.io\n    url: https://ghcr.io\n    offline: false\n'
+  const offlineOf = (config: ReturnType<typeof loadConfig>) => [
+    config.offline,
+    ...config.upstreams.map((u) => u.offline),
+  ]
+  t.same(offlineOf(loadConfig({ configFile: 'm.yaml', readFile: () => entries, env: {} })), [false, false, false])
+  const cases: Array<[string, Parameters<typeof loadConfig>[0]]> = [
+    ['the environment', { env: { MIRROR_OFFLINE: 'true' } }],
+    ['the environment, as 1', { env: { MIRROR_OFFLINE: '1' } }],
+    ['a flag', { flags: { offline: true }, env: {} }],
+    ['the config file', { env: {}, readFile: () => `offline: true\n${entries}` }],
+  ]
+  for (const [where, sources] of cases) {
+    const config = loadConfig({ configFile: 'm.yaml', readFile: () => entries, ...sources })
+    t.same(offlineOf(config), [true, true, true], `${where}: an entry's offline: false too`)
+  }
+  t.same(offlineOf(loadConfig({ env: { MIRROR_OFFLINE: 'false' } })), [false, false], 'false is false')
+  t.throws(() => loadConfig({ env: { MIRROR_OFFLINE: 'maybe' } }), /offline \(MIRROR_OFFLINE, --offline\)/)
 })

@@ -1,16 +1,21 @@
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import t from 'tap'
 import { loadConfig } from '../../src/config/load.js'
-import { Registry } from 'prom-client'
+import { parse } from 'yaml'
 import { DASHBOARD_FILE, dashboard } from '../../scripts/build-dashboard.js'
 import { helpText, OPTIONS, optionOf } from '../../src/config/options.js'
-import { optionsTable, renderReadme } from '../../scripts/build-docs.js'
-import { createMetrics, registerCacheGauges, registerTopRepositories } from '../../src/metrics/metrics.js'
+import { GENERATED, mirrorRegistry, optionsTable, render } from '../../scripts/build-docs.js'
 
-const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+/** The settings README.md shows everyone. */
+const FIVE_SETTINGS = ['upstream', 'cacheDir', 'maxCacheSize', 'redisUrl', 'tlsCert'] as const
 
-t.test("README's generated parts are what `npm run docs` writes from the code", async (t) => {
-  t.equal(readme, await renderReadme(readme), 'README.md is stale: run npm run docs')
+const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8')
+
+t.test("the docs' generated parts are what `npm run docs` writes from the code", async (t) => {
+  for (const { file, blocks } of GENERATED) {
+    const text = readFileSync(file, 'utf8')
+    t.equal(text, await render(file, text, blocks), `${file.pathname} is stale: run npm run docs`)
+  }
 })
 
 t.test('the configuration table has every option with its env var, flag and default', async (t) => {
@@ -39,22 +44,30 @@ t.test('the example config file loads as it is', async (t) => {
   t.equal(config.cacheDir, '/var/cache/registry-mirror')
 })
 
-t.test("README's metrics table lists every metric the mirror exports", async (t) => {
-  const registry = new Registry()
-  createMetrics(registry)
-  registerTopRepositories(registry, 1)
-  registerCacheGauges(registry, async () => ({
-    bytes: 0,
-    blobs: 0,
-    maxBytes: 0,
-    filesystemSizeBytes: 0,
-    filesystemFreeBytes: 0,
-    fillsInFlight: 0,
-    indexUp: true,
-  }))
-  const names = (await registry.getMetricsAsJSON()).map((m) => m.name).filter((n) => n.startsWith('registry_mirror_'))
+t.test('the metrics reference lists every metric the mirror exports', async (t) => {
+  const metrics = read('docs/metrics.md')
+  const names = (await mirrorRegistry().getMetricsAsJSON())
+    .map((m) => m.name)
+    .filter((n) => n.startsWith('registry_mirror_'))
   t.ok(names.length >= 15)
-  for (const name of names) t.match(readme, new RegExp(`^\\| \`${name}\` +\\|`, 'm'), name)
+  for (const name of names) t.match(metrics, new RegExp(`^\\| \`${name}\` +\\|`, 'm'), name)
+})
+
+t.test('the example config file names every setting, set or commented out', async (t) => {
+  const text = read('deploy/config.example.yaml')
+  const set = Object.keys(parse(text) as object)
+  for (const option of OPTIONS) {
+    t.ok(set.includes(option.key) || new RegExp(`^# ${option.key}:`, 'm').test(text), option.key)
+  }
+})
+
+t.test('README stays a front page, and every file it links to exists', async (t) => {
+  const readme = read('README.md')
+  t.ok(readme.length <= 11 * 1024, `README.md is ${readme.length} bytes`)
+  const links = [...readme.matchAll(/\]\(([^)#]+)(?:#[^)]*)?\)/g)].map((m) => m[1]!).filter((l) => !/^[a-z]+:/.test(l))
+  t.ok(links.length >= 10)
+  for (const link of links) t.ok(existsSync(new URL(`../../${link}`, import.meta.url)), link)
+  for (const key of FIVE_SETTINGS) t.match(readme, `\`${optionOf(key).env}\``, `${key} among the five settings`)
 })
 
 t.test('the Grafana dashboard file is what its generator writes', async (t) => {

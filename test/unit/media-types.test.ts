@@ -3,6 +3,7 @@ import {
   ACCEPT_ALL_MANIFESTS,
   acceptHeaderFor,
   acceptKey,
+  acceptKeysServing,
   baseMediaType,
   mediaTypes,
 } from '../../src/oci/media-types.js'
@@ -67,4 +68,17 @@ t.test('base media type', async (t) => {
   t.equal(baseMediaType(' Application/Vnd.OCI.Image.Index.v1+json '), 'application/vnd.oci.image.index.v1+json')
   t.equal(baseMediaType(undefined), undefined)
   t.equal(baseMediaType(''), undefined)
+})
+
+t.test('a restored tag serves every client that accepts its manifest type, and no other', async (t) => {
+  const index = acceptKeysServing(mediaTypes.ociIndex)
+  t.equal(index.length, 64, 'half of the key space: the sets holding the type')
+  t.equal(new Set(index).size, 64)
+  for (const client of [dockerDaemon, containerd, ACCEPT_ALL_MANIFESTS, mediaTypes.ociIndex]) {
+    t.ok(index.includes(acceptKey(client)), 'a client accepting OCI indexes finds it')
+  }
+  t.notOk(index.includes(acceptKey(oldClient)), 'one that does not accept them is left to the upstream')
+  const manifest = acceptKeysServing(mediaTypes.dockerManifest)
+  t.ok(manifest.includes(acceptKey(oldClient)) && manifest.includes(acceptKey(dockerDaemon)))
+  t.same(acceptKeysServing('application/json'), [], 'not a negotiated type')
 })

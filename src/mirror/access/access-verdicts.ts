@@ -1,5 +1,5 @@
 import type { Index } from '../../cache/cache-index.js'
-import { UpstreamStatusError, pickRelayedHeaders } from '../../errors.js'
+import { UpstreamOfflineError, UpstreamStatusError, pickRelayedHeaders } from '../../errors.js'
 import { discard } from '../../http/body.js'
 import { blobPath, manifestPath, tagListPath } from '../../oci/api-path.js'
 import { ACCEPT_ALL_MANIFESTS } from '../../oci/media-types.js'
@@ -10,6 +10,14 @@ import type { Telemetry } from '../telemetry.js'
 import { isFailingStatus } from '../upstream-errors.js'
 
 export type Access = 'public' | 'private'
+
+/**
+ * A repository's access as far as it can be known now: a verdict, or none when the
+ * upstream could not be asked and no verdict is known (`cause` says why). Without one,
+ * only what the cache holds may be served: it is public by construction (private content
+ * is never stored), so serving it leaks nothing, and nothing goes upstream as the mirror.
+ */
+export type Decision = { access: Access } | { access: 'unverified'; cause: Error }
 
 /** What the request is about: the anonymous check asks the upstream for exactly that. */
 export type Probe = { kind: 'manifest'; reference: string } | { kind: 'blob'; digest: string } | { kind: 'tags' }
@@ -30,32 +38,41 @@ export interface AccessVerdictsDeps {
  * never on a client's say-so; 200 means public; 401, 403 and 404 mean private or
  * absent (Docker Hub does not tell them apart), whether the registry or its token
  * service says them. Verdicts are kept for a while, negative
- * ones too. When the upstream cannot be asked, the last verdict stands; with none, the
- * repository is treated as private: nothing is stored and nothing is served from cache.
+ * ones too. When the upstream cannot be asked, the last verdict stands, whatever its
+ * age; with none, the decision is `unverified` (see Decision).
  */
 export class AccessVerdicts {
   private readonly flights = new SingleFlight<Access>()
 
   constructor(private readonly deps: AccessVerdictsDeps) {}
 
-  async check(ctx: RequestContext, repo: string, probe: Probe): Promise<Access> {
+  async decide(ctx: RequestContext, repo: string, probe: Probe): Promise<Decision> {
     const { index, upstreamName, ttlMs, now } = this.deps
     const known = await index.getVerdict(upstreamName, repo).catch((e: unknown) => {
       this.deps.telemetry.indexError('get_verdict')
       ctx.log.warn({ err: e }, 'index unavailable for verdict lookup')
       return undefined
     })
-    if (known !== undefined && now() - known.checkedAt < ttlMs) return known.isPublic ? 'public' : 'private'
+    if (known !== undefined && now() - known.checkedAt < ttlMs) return { access: known.isPublic ? 'public' : 'private' }
     try {
-      return (await this.flights.run(repo, () => this.ask(repo, probe))).value
+      return { access: (await this.flights.run(repo, () => this.ask(repo, probe))).value }
     } catch (e) {
+      // Offline is the normal state of an offline upstream, not news for every request.
+      const level = e instanceof UpstreamOfflineError ? 'debug' : 'warn'
       if (known === undefined) {
-        ctx.log.warn({ err: e, repo }, 'repository access unknown; treated as private')
-        return 'private'
+        ctx.log[level]({ err: e, repo }, 'repository access unknown; only cached content is served')
+        return { access: 'unverified', cause: e instanceof Error ? e : new Error(String(e)) }
       }
-      ctx.log.warn({ err: e, repo }, 'repository access not re-checked; last verdict stands')
-      return known.isPublic ? 'public' : 'private'
+      ctx.log[level]({ err: e, repo }, 'repository access not re-checked; last verdict stands')
+      return { access: known.isPublic ? 'public' : 'private' }
     }
+  }
+
+  /** A verdict for what the cache never holds (tag lists, referrers): without one, why there is none. */
+  async check(ctx: RequestContext, repo: string, probe: Probe): Promise<Access> {
+    const decision = await this.decide(ctx, repo, probe)
+    if (decision.access === 'unverified') throw decision.cause
+    return decision.access
   }
 
   private async ask(repo: string, probe: Probe): Promise<Access> {

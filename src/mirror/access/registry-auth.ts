@@ -11,7 +11,7 @@ import type { UpstreamClient } from '../../upstream/upstream-client.js'
 const LOCAL_TOKEN_LIFETIME_S = 300
 
 export interface RegistryAuthDeps {
-  upstream: Pick<UpstreamClient, 'authScheme'>
+  upstream: Pick<UpstreamClient, 'authScheme' | 'offline'>
   dispatcher: Dispatcher
   /** `mirror`: challenges name the mirror's token endpoint; `upstream`: the upstream's realm. */
   realmMode: 'mirror' | 'upstream'
@@ -30,10 +30,11 @@ export class RegistryAuth {
   /**
    * The challenge for a client's `/v2/` ping, or undefined for a 200. A client that sends
    * no credentials to a mirror answering 200 never sends any (Docker), so when the
-   * upstream uses token auth the ping answers 401 with a realm the client can reach.
+   * upstream uses token auth the ping answers 401 with a realm the client can reach. An
+   * offline upstream issues no tokens and the mirror checks none: 200, no challenge.
    */
   async pingChallenge(credentials: ClientCredentials, mirrorRealm: string): Promise<string | undefined> {
-    if (credentials.kind === 'forward') return undefined
+    if (credentials.kind === 'forward' || this.deps.upstream.offline) return undefined
     const scheme = await this.deps.upstream.authScheme()
     switch (scheme.kind) {
       case 'none':
@@ -67,9 +68,11 @@ export class RegistryAuth {
    * credentials gets a clear 503 rather than a token that would pretend they were checked.
    * An upstream without token auth has no realm: a client another upstream's challenge
    * (the ping's) sent here gets a mirror-local token, and its requests go on as
-   * anonymous.
+   * anonymous. Offline, every client gets one, credentials or not: nothing is checked and
+   * nothing goes upstream, and what it opens is the cache, as for anyone.
    */
   async token(request: TokenRequest, rename: (name: string) => string = (name) => name): Promise<TokenAnswer> {
+    if (this.deps.upstream.offline) return localToken()
     const scheme = await this.deps.upstream.authScheme()
     if (scheme.kind === 'none' || scheme.kind === 'basic') return localToken()
     const hasCredentials = request.authorization !== undefined || formCarriesCredentials(request.body)

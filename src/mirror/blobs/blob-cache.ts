@@ -100,6 +100,11 @@ export class BlobCache {
     return local
   }
 
+  /** Resolves once the fill of this digest, if one runs, has ended (committed or failed). */
+  async filled(digest: string): Promise<void> {
+    await this.fills.get(digest)?.done
+  }
+
   /** Resolves once every fill running now has ended (committed or failed). */
   async settled(): Promise<void> {
     await Promise.all([...this.fills.values()].map((f) => f.done))

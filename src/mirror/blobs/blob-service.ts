@@ -33,8 +33,14 @@ export class BlobService {
   constructor(private readonly deps: BlobServiceDeps) {}
 
   async get(ctx: RequestContext, repo: string, digest: Digest, rangeHeader: string | undefined): Promise<BlobBody> {
-    const access = await this.deps.verdicts.check(ctx, repo, { kind: 'blob', digest: digest.value })
-    if (access === 'private') return this.privateGet(ctx, repo, digest, rangeHeader)
+    const decision = await this.deps.verdicts.decide(ctx, repo, { kind: 'blob', digest: digest.value })
+    if (decision.access === 'private') return this.privateGet(ctx, repo, digest, rangeHeader)
+    if (decision.access === 'unverified') {
+      // Nobody can say whether the repository is public: only what the cache holds, stale.
+      const local = await this.deps.cache.local(digest.value, rangeHeader)
+      if (local === undefined) throw decision.cause
+      return { ...local, outcome: 'stale' }
+    }
     const { name, upstream, telemetry } = this.deps
     return this.deps.cache.get(ctx, { upstream: name, client: upstream, telemetry, repo }, digest.value, rangeHeader)
   }
@@ -45,8 +51,9 @@ export class BlobService {
    * answers when the upstream cannot be reached.
    */
   async head(ctx: RequestContext, repo: string, digest: Digest): Promise<BlobHead> {
-    const access = await this.deps.verdicts.check(ctx, repo, { kind: 'blob', digest: digest.value })
-    const isPrivate = access === 'private'
+    const decision = await this.deps.verdicts.decide(ctx, repo, { kind: 'blob', digest: digest.value })
+    if (decision.access === 'unverified') return this.localHead(digest, decision.cause)
+    const isPrivate = decision.access === 'private'
     let response
     try {
       response = await this.deps.upstream.send({

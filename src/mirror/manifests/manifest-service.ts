@@ -3,20 +3,21 @@ import { pipeline } from 'node:stream/promises'
 import { LRUCache } from 'lru-cache'
 import type { BlobStore } from '../../cache/blob-store.js'
 import { tagKeyString, type Index, type TagKey, type TagRecord } from '../../cache/cache-index.js'
-import { errors, UpstreamContentError, UpstreamStatusError, UpstreamUnavailableError } from '../../errors.js'
+import { errors, UpstreamOfflineError } from '../../errors.js'
 import { manifestPath } from '../../oci/api-path.js'
-import { tryParseDigest, type Digest } from '../../oci/digest.js'
+import type { Digest } from '../../oci/digest.js'
 import { ACCEPT_ALL_MANIFESTS, acceptHeaderFor, acceptKey, isSchema1 } from '../../oci/media-types.js'
 import { referenceText, type Reference } from '../../oci/reference.js'
 import type { UpstreamAuth, UpstreamClient, UpstreamResponse } from '../../upstream/upstream-client.js'
 import type { AccessVerdicts } from '../access/access-verdicts.js'
 import { headRecord, readVerifiedManifest, type ManifestBody } from './manifest-body.js'
+import { isUpstreamFailure, parseKnownDigest, passedThrough } from './manifest-rules.js'
 import { passThroughManifest } from './private-manifests.js'
 import type { CacheOutcome, RequestContext } from '../request-context.js'
 import type { ManifestResult } from '../results.js'
 import type { Telemetry } from '../telemetry.js'
 import { SingleFlight } from '../single-flight.js'
-import { isFailingStatus, statusError } from '../upstream-errors.js'
+import { statusError } from '../upstream-errors.js'
 
 /** Manifests are read far more often than layers and are tiny: keep the hot ones in memory. */
 const MEMORY_CACHE_BYTES = 32 * 1024 * 1024
@@ -74,15 +75,14 @@ export class ManifestService {
     wantBody: boolean,
   ): Promise<ManifestResult> {
     const probe = { kind: 'manifest' as const, reference: referenceText(reference) }
-    const access = await this.deps.verdicts.check(ctx, repo, probe)
-    if (access === 'private') return passThroughManifest(this.deps.upstream, ctx, repo, reference, accept, wantBody)
+    const decision = await this.deps.verdicts.decide(ctx, repo, probe)
+    if (decision.access === 'private') {
+      return passThroughManifest(this.deps.upstream, ctx, repo, reference, accept, wantBody)
+    }
+    if (decision.access === 'unverified') return this.cacheOnly(ctx, repo, reference, accept, wantBody, decision.cause)
     if (reference.kind === 'digest') return this.byDigest(ctx, repo, reference.digest, wantBody)
-    const key: TagKey = { upstream: this.deps.upstreamName, repo, tag: reference.tag, accept: acceptKey(accept) }
-    const known = await this.deps.index.getTag(key).catch((e: unknown) => {
-      this.deps.telemetry.indexError('get_tag')
-      ctx.log.warn({ err: e }, 'index unavailable for tag lookup')
-      return undefined
-    })
+    const key = this.tagKey(repo, reference.tag, accept)
+    const known = await this.knownTag(ctx, key)
     let resolved: Resolved
     if (known !== undefined && this.deps.now() - known.checkedAt < this.deps.tagTtlMs) {
       resolved = { record: known, outcome: 'hit' }
@@ -97,6 +97,39 @@ export class ManifestService {
     // The bytes as cached, with the type and length they were stored with.
     const stored = await this.byDigest(ctx, repo, parseKnownDigest(record.digest), true)
     return { ...head, mediaType: stored.mediaType, size: stored.size, body: stored.body }
+  }
+
+  /**
+   * Without a verdict, because the upstream cannot be asked: what the cache holds (a tag
+   * by its last known mapping, whatever its age), marked stale; else the failure to ask.
+   */
+  private async cacheOnly(
+    ctx: RequestContext,
+    repo: string,
+    reference: Reference,
+    accept: string | string[] | undefined,
+    wantBody: boolean,
+    cause: Error,
+  ): Promise<ManifestResult> {
+    const digest =
+      reference.kind === 'digest'
+        ? reference.digest.value
+        : (await this.knownTag(ctx, this.tagKey(repo, reference.tag, accept)))?.digest
+    const cached = digest === undefined ? undefined : await this.cached(ctx, digest, wantBody)
+    if (cached === undefined) throw cause
+    return { ...cached, outcome: 'stale' }
+  }
+
+  private tagKey(repo: string, tag: string, accept: string | string[] | undefined): TagKey {
+    return { upstream: this.deps.upstreamName, repo, tag, accept: acceptKey(accept) }
+  }
+
+  private knownTag(ctx: RequestContext, key: TagKey): Promise<TagRecord | undefined> {
+    return this.deps.index.getTag(key).catch((e: unknown) => {
+      this.deps.telemetry.indexError('get_tag')
+      ctx.log.warn({ err: e }, 'index unavailable for tag lookup')
+      return undefined
+    })
   }
 
   /**
@@ -242,7 +275,9 @@ export class ManifestService {
   }
 
   private stale(ctx: RequestContext, known: TagRecord, cause: Error): Resolved {
-    ctx.log.warn({ err: cause, digest: known.digest }, 'upstream failed; serving stale tag')
+    // Offline, every tag is served this way: not news for every request.
+    const level = cause instanceof UpstreamOfflineError ? 'debug' : 'warn'
+    ctx.log[level]({ err: cause, digest: known.digest }, 'upstream failed; serving stale tag')
     return { record: known, outcome: 'stale' }
   }
 
@@ -283,30 +318,4 @@ export class ManifestService {
       ctx.log.warn({ err: e }, 'tag mapping not indexed')
     })
   }
-}
-
-/**
- * Schema 1 manifests are served as the upstream sent them and kept nowhere, neither their
- * bytes nor a tag mapping to them. Their digest is not the digest of their bytes (see
- * oci/schema1.ts), and the blob store holds bytes only under the digest they hash to; and
- * a registry converting a manifest list for an old client signs each answer anew, so
- * there are no fixed bytes to keep. The clients that still ask for them are few.
- */
-function passedThrough(ctx: RequestContext, repo: string, m: ManifestBody): void {
-  ctx.log.info({ repo, digest: m.digest, mediaType: m.mediaType }, 'schema 1 manifest passed through uncached')
-}
-
-/**
- * The upstream, or its token service, is failing or rate limiting (5xx, 429, no answer,
- * or an answer that is not what it should be): a known tag mapping still stands.
- */
-function isUpstreamFailure(e: unknown): boolean {
-  if (e instanceof UpstreamUnavailableError || e instanceof UpstreamContentError) return true
-  return e instanceof UpstreamStatusError && isFailingStatus(e.status)
-}
-
-function parseKnownDigest(value: string): Digest {
-  const digest = tryParseDigest(value)
-  if (digest === undefined) throw new UpstreamContentError(`index holds an invalid digest ${value}`)
-  return digest
 }

@@ -42,6 +42,13 @@ interface OnRead {
   callback: (n: number, buffer: Buffer) => boolean
 }
 
+/** `Proxy-Authorization` for a proxy URL's credentials, as undici's ProxyAgent sends it. */
+function proxyAuthorization(proxy: URL): string | undefined {
+  if (proxy.username === '' && proxy.password === '') return undefined
+  const pair = `${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`
+  return `Basic ${Buffer.from(pair).toString('base64')}`
+}
+
 function openSocket(url: URL, onread: OnRead, tls: TlsOptions | undefined): Socket {
   const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80))
   const host = url.hostname.replace(/^\[|\]$/g, '')
@@ -61,8 +68,26 @@ function requestHead(path: string, host: string, headers: Record<string, string>
   return `${lines.join('\r\n')}\r\n\r\n`
 }
 
+/**
+ * Where a connection goes: to `url`'s origin, or through an HTTP proxy, which is asked
+ * for `url` in absolute form (a plain-http target: https ones need a tunnel, which the
+ * pooled transport leaves to undici).
+ */
+export interface Endpoint {
+  url: URL
+  proxy?: URL
+}
+
+/** Connections with the same key may serve each other's requests. */
+export function endpointKey(endpoint: Endpoint): string {
+  return endpoint.proxy === undefined ? endpoint.url.origin : `${endpoint.url.origin} via ${endpoint.proxy.href}`
+}
+
 export class Connection {
   readonly socket: Socket
+  readonly url: URL
+  readonly key: string
+  private readonly proxyHeaders: Record<string, string>
   /** The segment reads go into, which this connection holds one reference to. */
   private segment: Buffer | undefined
   private filled = 0
@@ -76,17 +101,22 @@ export class Connection {
   readonly connected: Promise<void>
 
   constructor(
-    readonly url: URL,
+    private readonly endpoint: Endpoint,
     private readonly options: ConnectionOptions,
     private readonly onIdle: (connection: Connection) => void,
     private readonly onClose: (connection: Connection) => void,
   ) {
+    this.url = endpoint.url
+    this.key = endpointKey(endpoint)
+    const authorization = endpoint.proxy === undefined ? undefined : proxyAuthorization(endpoint.proxy)
+    this.proxyHeaders = authorization === undefined ? {} : { 'proxy-authorization': authorization }
+    const peer = endpoint.proxy ?? endpoint.url
     const onread = { buffer: () => this.room(), callback: (n: number, buffer: Buffer) => this.onRead(n, buffer) }
-    this.socket = openSocket(url, onread, options.tls)
+    this.socket = openSocket(peer, onread, options.tls)
     this.socket.setNoDelay(true)
     this.socket.setTimeout(options.connectTimeoutMs)
     this.connected = new Promise<void>((resolve, reject) => {
-      this.socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => resolve())
+      this.socket.once(peer.protocol === 'https:' ? 'secureConnect' : 'connect', () => resolve())
       this.socket.once('error', reject)
       this.socket.once('close', () => reject(new StaleConnection('closed while connecting')))
     })
@@ -264,7 +294,8 @@ export class Connection {
       await this.connected
       clearTimeout(this.idleTimer)
       if (this.socket.destroyed) throw new StaleConnection('connection closed while idle')
-      const head = requestHead(path, this.url.host, headers)
+      const target = this.endpoint.proxy === undefined ? path : `${this.url.origin}${path}`
+      const head = requestHead(target, this.url.host, { ...headers, ...this.proxyHeaders })
       const response = new Promise<PooledResult>((resolve, reject) => {
         exchange = {
           reused,

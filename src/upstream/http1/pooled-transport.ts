@@ -1,4 +1,5 @@
-import { Connection, type ConnectionOptions } from './connection.js'
+import type { ProxyRoute } from '../../http/proxy-route.js'
+import { Connection, endpointKey, type ConnectionOptions, type Endpoint } from './connection.js'
 import { premature, StaleConnection } from './errors.js'
 import { nextHop, RedirectRefusedError, type Hop } from '../redirect-policy.js'
 import type { PooledResult } from './pooled-body.js'
@@ -20,11 +21,24 @@ export class PooledTransport {
 
   constructor(private readonly options: PooledTransportOptions) {}
 
-  async get(url: URL, headers: Record<string, string>, signal?: AbortSignal): Promise<PooledResult> {
+  /**
+   * `route` names the proxy each hop goes through: a plain-http hop is asked of it in
+   * absolute form; an https hop would need a CONNECT tunnel, which this transport leaves
+   * to the general client (`proxy-tunnel`), because a socket that TLS wraps afterwards
+   * cannot read into pooled segments.
+   */
+  async get(
+    url: URL,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+    route?: ProxyRoute,
+  ): Promise<PooledResult> {
     let hop: Hop = { url, method: 'GET', headers }
     const visited = [url]
     for (;;) {
-      const response = await this.once(hop.url, hop.headers, signal)
+      const proxy = route?.(hop.url)
+      if (proxy !== undefined && hop.url.protocol !== 'http:') return { kind: 'unsupported', reason: 'proxy-tunnel' }
+      const response = await this.once({ url: hop.url, proxy }, hop.headers, signal)
       if (response.kind === 'unsupported') return response
       const answer = { status: response.status, location: response.headers.location }
       const step = nextHop(hop, answer, { visited, maxRedirects: this.options.maxRedirects })
@@ -40,10 +54,10 @@ export class PooledTransport {
     }
   }
 
-  private async once(url: URL, headers: Record<string, string>, signal?: AbortSignal) {
-    const path = `${url.pathname}${url.search}`
+  private async once(endpoint: Endpoint, headers: Record<string, string>, signal?: AbortSignal) {
+    const path = `${endpoint.url.pathname}${endpoint.url.search}`
     for (;;) {
-      const reused = this.takeIdle(url.origin)
+      const reused = this.takeIdle(endpointKey(endpoint))
       if (reused === undefined) break
       try {
         return await reused.request(path, headers, signal, true)
@@ -53,7 +67,7 @@ export class PooledTransport {
       }
     }
     const connection = new Connection(
-      url,
+      endpoint,
       this.options,
       (c) => this.putIdle(c),
       (c) => this.dropIdle(c),
@@ -66,28 +80,28 @@ export class PooledTransport {
     }
   }
 
-  private takeIdle(origin: string): Connection | undefined {
-    const list = this.idle.get(origin)
+  private takeIdle(key: string): Connection | undefined {
+    const list = this.idle.get(key)
     let connection = list?.pop()
     while (connection?.socket.destroyed === true) connection = list?.pop()
     return connection
   }
 
   private putIdle(connection: Connection): void {
-    const list = this.idle.get(connection.url.origin) ?? []
+    const list = this.idle.get(connection.key) ?? []
     if (list.length >= MAX_IDLE_PER_ORIGIN) {
       connection.socket.destroy()
       return
     }
     list.push(connection)
-    this.idle.set(connection.url.origin, list)
+    this.idle.set(connection.key, list)
   }
 
   private dropIdle(connection: Connection): void {
-    const list = this.idle.get(connection.url.origin)
+    const list = this.idle.get(connection.key)
     const at = list?.indexOf(connection) ?? -1
     if (at >= 0) list!.splice(at, 1)
-    if (list?.length === 0) this.idle.delete(connection.url.origin)
+    if (list?.length === 0) this.idle.delete(connection.key)
   }
 
   /** Closes idle connections (at shutdown). */
