@@ -43,6 +43,7 @@ export async function startMirrorProcess(
   upstream: string,
   cacheDir: string,
   extra: string[] = [],
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<Server> {
   const port = await freePort()
   const service: ServiceProcess = await startService(
@@ -59,7 +60,7 @@ export async function startMirrorProcess(
       `127.0.0.1:${port}`,
       ...extra,
     ],
-    { ready: /registry mirror ready/, forgetOutputWhenReady: true },
+    { ready: /registry mirror ready/, forgetOutputWhenReady: true, env },
   )
   return { name: 'registry-mirror', url: `http://127.0.0.1:${port}`, pid: service.proc.pid!, close: service.close }
 }

@@ -1,6 +1,6 @@
-// Side-by-side figures for registry-mirror, CNCF Distribution in proxy mode and nginx
-// (sendfile) over one seeded local upstream. Run with `npm run bench`; needs
-// docker-registry, skopeo, nginx, wrk and curl (Debian packages).
+// Side-by-side figures for registry-mirror, CNCF Distribution in proxy mode, nginx
+// (sendfile) and an empty fastify route over one seeded local upstream. Run with
+// `npm run bench`; needs docker-registry, skopeo, nginx, wrk, ab and curl (Debian packages).
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -8,9 +8,11 @@ import { startRegistry } from '../test/helpers/registry.js'
 import { ACCEPT_ALL } from '../test/helpers/seeded-images.js'
 import { startRedis } from '../test/helpers/redis.js'
 import { makeTempDir } from '../test/helpers/temp-dir.js'
-import { headsPerSecond, settleDisk, singleGetsMBps, timedPull, wrk } from './load.js'
+import { hotPath, startEmptyRoute } from './hot-path.js'
+import { headsPerSecond, median, settleDisk, singleGetsMBps, timedPull, wrk } from './load.js'
 import { peakRssMiB, resetPeakRss, startMirrorProcess, startNginx, type Server } from './peers.js'
 import { REPO, WARM_UP_REPO, seedUpstream } from './seed.js'
+import { printTlsRounds, ratios, startTlsUpstream, tlsPullRounds } from './tls-pulls.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
@@ -24,11 +26,6 @@ interface Row {
   peerName: string
   peer: number
   target?: string
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)] ?? 0
 }
 
 function format(value: number, unit: string): string {
@@ -150,6 +147,44 @@ async function main(): Promise<void> {
       },
     )
 
+    process.stderr.write(`cold pulls from an HTTPS upstream, ${PULL_ROUNDS} rounds…\n`)
+    const tlsUpstream = await startTlsUpstream(upstream)
+    servers.push({ name: 'TLS upstream', url: tlsUpstream.registry.url, pid: 0, close: tlsUpstream.close })
+    const tls = await tlsPullRounds(tlsUpstream, work.path, PULL_ROUNDS)
+    printTlsRounds(tls)
+    const tlsPull = `cold ${pull} from an HTTPS upstream`
+    const tlsMirror = ratios(tls, 'mirror')
+    const tlsDistribution = ratios(tls, 'distribution')
+    process.stderr.write(
+      `  each round, over its direct pull: mirror ${tlsMirror.each.map((r) => r.toFixed(2)).join(' ')}, ` +
+        `Distribution proxy ${tlsDistribution.each.map((r) => r.toFixed(2)).join(' ')}\n`,
+    )
+    rows.push(
+      {
+        what: tlsPull,
+        unit: 's',
+        mirror: median(tls.mirror),
+        peerName: 'direct over TLS',
+        peer: median(tls.direct),
+        target: `≤ 1.1x direct (median of rounds: ${tlsMirror.median.toFixed(2)}x)`,
+      },
+      {
+        what: tlsPull,
+        unit: 's',
+        mirror: median(tls.mirror),
+        peerName: viaDistribution,
+        peer: median(tls.distribution),
+        target: `faster (its median over direct: ${tlsDistribution.median.toFixed(2)}x)`,
+      },
+      {
+        what: 'CPU time of that pull in the server',
+        unit: 's',
+        mirror: median(tls.mirrorCpu),
+        peerName: viaDistribution,
+        peer: median(tls.distributionCpu),
+      },
+    )
+
     const nginx = await startNginx(join(work.path, 'nginx'), mirrorCache)
     servers.push(nginx)
     const blobUrl = (base: string, digest: string) => `${base}/v2/${REPO}/blobs/${digest}`
@@ -228,6 +263,32 @@ async function main(): Promise<void> {
         mirror: await peakRssMiB(mirror.pid),
         peerName: viaDistribution,
         peer: await peakRssMiB(distribution.pid),
+      },
+    )
+    process.stderr.write('manifest HEADs next to an empty fastify route…\n')
+    const emptyRoute = await startEmptyRoute()
+    servers.push(emptyRoute)
+    const hot = await hotPath(mirror, emptyRoute, { path: `/v2/${REPO}/manifests/1`, seconds: SECONDS, rounds: 3 })
+    for (const [m, r] of hot.rounds) {
+      process.stderr.write(`  mirror ${m.toFixed(0)} req/s, empty route ${r.toFixed(0)} req/s\n`)
+    }
+    if (hot.failed > 0) process.stderr.write(`warning: hot path: ${hot.failed} failed or non-2xx answers\n`)
+    const hotHeads = 'manifest HEAD of a cached tag (ab -k -c 32)'
+    rows.push(
+      {
+        what: hotHeads,
+        unit: 'req/s',
+        mirror: hot.mirror,
+        peerName: 'empty fastify route, same headers',
+        peer: hot.reference,
+        target: '≥ 0.7x',
+      },
+      {
+        what: 'CPU time per cached-tag HEAD',
+        unit: 'µs',
+        mirror: hot.mirrorCpuMicros,
+        peerName: 'empty fastify route, same headers',
+        peer: hot.referenceCpuMicros,
       },
     )
     for (const [name, result] of Object.entries({ mirror50, nginx50, dist50, mirrorHead, distHead })) {

@@ -45,5 +45,5 @@ export async function seedUpstream(work: string) {
     await registry.close()
     await tokens.close()
   }
-  return { registry, big: big!, small: small!, close }
+  return { registry, tokens, big: big!, small: small!, close }
 }

@@ -297,8 +297,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const health = { registry, index, cacheDir: config.cacheDir, reconcile: () => catchUp.state }
   registerHealthRoutes(server, health)
   // Set early so that it also goes out on blob responses, which bypass onSend.
-  server.addHook('onRequest', async (_request, reply) => {
+  server.addHook('onRequest', (_request, reply, done) => {
     reply.header('docker-distribution-api-version', 'registry/2.0')
+    done()
   })
   installQueryCheck(server)
   installRouting(server, mirror)

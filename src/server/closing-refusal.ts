@@ -12,7 +12,8 @@ export function refuseWhileClosing(server: FastifyInstance): void {
   server.addHook('preClose', async () => {
     closing = true
   })
-  server.addHook('onRequest', async (_request, reply) => {
-    if (closing) return refuse(reply, errors.shuttingDown())
+  server.addHook('onRequest', (_request, reply, done) => {
+    if (closing) refuse(reply, errors.shuttingDown())
+    else done()
   })
 }

@@ -86,8 +86,9 @@ export function installRequestRecord(app: FastifyInstance, metrics: Metrics, pul
   // An object per request, so it is set here and not shared through the prototype
   // (fastify's guidance for reference types).
   app.decorateRequest('upstreamTrace')
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     request.upstreamTrace = {}
     reply.raw.once('close', () => record(request, reply, metrics, pulled))
+    done()
   })
 }

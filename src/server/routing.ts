@@ -18,9 +18,12 @@ declare module 'fastify' {
  */
 export function installRouting(app: FastifyInstance, mirror: Mirror): void {
   app.decorateRequest('routed', undefined)
-  app.addHook('onRequest', async (request) => {
-    if (request.url !== '/v2' && !request.url.startsWith('/v2/') && !request.url.startsWith('/v2?')) return
-    request.routed = mirror.route(repositoryOf(request.url), namespacesOf(request.url))
+  app.addHook('onRequest', (request, _reply, done) => {
+    const url = request.url
+    if (url === '/v2' || url.startsWith('/v2/') || url.startsWith('/v2?')) {
+      request.routed = mirror.route(repositoryOf(url), namespacesOf(url))
+    }
+    done()
   })
 }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { request } from 'undici'
+import { Agent, request } from 'undici'
 import { freePort } from './ports.js'
 import { startService, type ServiceProcess } from './service-process.js'
 import { makeTempDir } from './temp-dir.js'
@@ -18,6 +18,8 @@ export interface Registry {
   readonly url: string
   readonly storageDir: string
   readonly pid: number
+  /** For a registry serving HTTPS: the CA that signed its certificate. */
+  readonly ca: Buffer | undefined
   /** Requests the registry served, from its own access log. */
   accessLog(): AccessLogEntry[]
   /** GETs of blob content (not HEADs, not 401 challenges), optionally for one digest. */
@@ -34,8 +36,10 @@ export interface RegistryOptions {
   port?: number
   /** Keep no output once ready (a benchmark's access log would fill memory). */
   quiet?: boolean
-  /** Serve HTTPS with this certificate. */
-  tls?: { certFile: string; keyFile: string }
+  /** Serve HTTPS with this certificate; `ca`, the CA that signed it, for the helpers' own requests. */
+  tls?: { certFile: string; keyFile: string; ca?: Buffer }
+  /** CA certificates the registry trusts, as a PEM file: a proxy's TLS upstream. */
+  trust?: string
 }
 
 // Distribution writes a combined-format access log line per request on stdout.
@@ -97,7 +101,12 @@ export async function startRegistry(options: RegistryOptions): Promise<Registry>
     service = await startService('docker-registry', ['serve', configPath], {
       ready: /listening on 127\.0\.0\.1:\d+/,
       forgetOutputWhenReady: options.quiet,
-      env: { ...process.env, OTEL_TRACES_EXPORTER: 'none' },
+      // Go reads its trusted roots from SSL_CERT_FILE.
+      env: {
+        ...process.env,
+        OTEL_TRACES_EXPORTER: 'none',
+        ...(options.trust === undefined ? {} : { SSL_CERT_FILE: options.trust }),
+      },
     })
   } catch (e) {
     await confDir.remove()
@@ -119,6 +128,7 @@ export async function startRegistry(options: RegistryOptions): Promise<Registry>
     url: `${options.tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`,
     storageDir: options.storageDir,
     pid: service.proc.pid!,
+    ca: options.tls?.ca,
     accessLog,
     blobGets: (digest) =>
       accessLog().filter(
@@ -143,7 +153,12 @@ const MARK = '/v2/access-log-mark-'
  */
 export async function settledAccessLog(registry: Registry): Promise<AccessLogEntry[]> {
   const marker = `${MARK}${randomUUID()}/tags/list`
-  await (await request(`${registry.url}${marker}`)).body.dump()
+  const dispatcher = registry.ca === undefined ? undefined : new Agent({ connect: { ca: registry.ca } })
+  try {
+    await (await request(`${registry.url}${marker}`, { dispatcher })).body.dump()
+  } finally {
+    await dispatcher?.close()
+  }
   await waitFor(() => registry.accessLog().some((e) => e.path === marker), 5000, 'the marker in the access log')
   return registry.accessLog().filter((e) => !e.path.startsWith(MARK))
 }

@@ -40,6 +40,20 @@ t.test('wildcards, parameters, q=0 and unknown types do not change the key', asy
   t.equal(acceptKey(undefined), '0')
 })
 
+t.test('remembered keys stay right past the bound on headers remembered, and for long headers', async (t) => {
+  const first = acceptKey(containerd)
+  // Distinct headers, more than are kept: each still gets its own answer.
+  for (let i = 0; i < 600; i++) {
+    const withList = i % 2 === 0
+    const header = `${oldClient}, text/x-${i}${withList ? `, ${mediaTypes.dockerList}` : ''}`
+    t.equal(acceptKey(header), acceptKey(withList ? `${oldClient}, ${mediaTypes.dockerList}` : oldClient))
+  }
+  t.equal(acceptKey(containerd), first, 'asked again after the table was cleared')
+  const long = `${oldClient}, ${'text/x-padding, '.repeat(200)}${mediaTypes.ociIndex}`
+  t.equal(acceptKey(long), acceptKey(`${oldClient}, ${mediaTypes.ociIndex}`))
+  t.equal(acceptKey(long), acceptKey(long), 'a long header is parsed each time, the same way')
+})
+
 t.test('the upstream Accept header is rebuilt from the key alone', async (t) => {
   const header = acceptHeaderFor(acceptKey(containerd))
   t.ok(header)

@@ -92,6 +92,11 @@ export class Connection {
   private segment: Buffer | undefined
   private filled = 0
   private exchange: Exchange | undefined
+  /**
+   * Body bytes read but not yet handed on: the reads of one burst, which lie one after
+   * another in the segment, go to the body as one chunk (see hold).
+   */
+  private held: { exchange: Exchange; start: number; length: number } | undefined
   private idleTimer: NodeJS.Timeout | undefined
   readonly connected: Promise<void>
 
@@ -125,6 +130,7 @@ export class Connection {
     this.socket.on('close', () => {
       clearTimeout(this.idleTimer)
       this.fail(new StaleConnection('upstream closed the connection'))
+      this.held = undefined
       if (this.segment !== undefined) releaseBytes(this.segment)
       this.segment = undefined
       this.onClose(this)
@@ -134,6 +140,8 @@ export class Connection {
   /** Where the next read goes: the rest of the current segment, or a fresh one. */
   private room(): Buffer {
     if (this.segment === undefined || this.segment.length - this.filled < MIN_READ_BYTES) {
+      // What is held lies in the old segment: it goes on before that is let go.
+      this.handOn()
       if (this.segment !== undefined) releaseBytes(this.segment)
       this.segment = this.options.segments.acquire()
       this.filled = 0
@@ -208,26 +216,54 @@ export class Connection {
   }
 
   private onBody(exchange: Exchange, bytes: Buffer): boolean {
-    const body = exchange.body!
     if (exchange.received + bytes.length > exchange.length) {
       throw new Http1ProtocolError('upstream sent more than its Content-Length')
     }
     exchange.received += bytes.length
-    let more = true
-    if (bytes.length > 0) {
-      retainBytes(bytes)
-      more = body.push(bytes)
-    }
+    if (bytes.length > 0) this.hold(exchange, bytes)
     if (exchange.received === exchange.length) {
       this.exchange = undefined
-      body.push(null)
+      this.handOn()
+      exchange.body!.push(null)
       if (exchange.keepAlive) this.idle()
       else this.socket.destroy()
-      return true
     }
+    return true
+  }
+
+  /**
+   * Keeps body bytes back until the current burst of reads is over (the event loop's
+   * check phase, after its I/O callbacks): TLS hands over one record of at most 16 KiB
+   * per read, each in a callback of its own, several per TCP read, and each chunk pushed
+   * costs the fill, the writer, the hash and every reader a turn. Read after read lands
+   * next in the same segment, so the burst is one view of it.
+   */
+  private hold(exchange: Exchange, bytes: Buffer): void {
+    const start = bytes.byteOffset - this.segment!.byteOffset
+    const held = this.held
+    if (held !== undefined && held.exchange === exchange && held.start + held.length === start) {
+      held.length += bytes.length
+      return
+    }
+    this.handOn()
+    this.held = { exchange, start, length: bytes.length }
+    setImmediate(() => this.handOn())
+  }
+
+  /** Pushes what is held to its body; a full body stops the socket until it asks again. */
+  private handOn(): void {
+    const held = this.held
+    if (held === undefined) return
+    this.held = undefined
+    const body = held.exchange.body!
+    // A body destroyed meanwhile took the connection with it; the bytes go nowhere.
+    if (body.destroyed) return
+    const bytes = this.segment!.subarray(held.start, held.start + held.length)
+    retainBytes(bytes)
+    if (body.push(bytes) || this.exchange !== held.exchange) return
     // Waiting on a slow reader is not the upstream's silence.
-    if (!more) this.socket.setTimeout(0)
-    return more
+    this.socket.setTimeout(0)
+    this.socket.pause()
   }
 
   private idle(): void {
