@@ -36,10 +36,15 @@ t.test(
     t.equal(imported.code, 0, imported.stderr)
     t.match(imported.stdout.toString(), /added \d+ blobs/)
 
-    // Offline mode (MIRROR_OFFLINE) is not there yet: the upstream is stopped instead.
-    await upstream.stopRegistry()
-    await upstream.tokens.close()
-    const served = await startMirror({ upstream: mirror.config.upstream.url, cacheDir: site.path, settings })
+    // The site serves offline: its upstream setting names a registry it must never ask,
+    // which is still up here so that a request reaching it would be seen.
+    const blobGets = upstream.registry.blobGets().length
+    const tokenRequests = upstream.tokens.requests.length
+    const served = await startMirror({
+      upstream: mirror.config.upstream.url,
+      cacheDir: site.path,
+      settings: { ...settings, offline: true },
+    })
     t.teardown(() => served.stop())
     for (const name of names) {
       const out = join(work.path, `served-${name}`)
@@ -55,5 +60,7 @@ t.test(
         `${name}: the upstream's manifest`,
       )
     }
+    t.equal(upstream.registry.blobGets().length, blobGets, 'no blob asked of the upstream')
+    t.equal(upstream.tokens.requests.length, tokenRequests, 'no token asked of its realm')
   },
 )
