@@ -38,25 +38,33 @@ function serverOf(registry: string): string {
  * A containerd hosts dir as a site writes it: one `<registry>/hosts.toml` per registry,
  * each sending that registry's pulls to the mirror (docs/clients.md shows the same files).
  */
+/**
+ * The mirror's `[host]` entry, as sites write it; for an IPv6 literal as an inline table,
+ * since containerd 1.6's TOML parser refuses `[host."https://[::1]:5000"]`.
+ */
+function hostEntry(mirrorUrl: string, caFile: string | undefined): string[] {
+  if (mirrorUrl.includes('[')) {
+    const ca = caFile === undefined ? '' : `, ca = "${caFile}"`
+    return ['[host]', `  "${mirrorUrl}" = { capabilities = ["pull", "resolve"]${ca} }`]
+  }
+  return [
+    `[host."${mirrorUrl}"]`,
+    '  capabilities = ["pull", "resolve"]',
+    ...(caFile === undefined ? [] : [`  ca = "${caFile}"`]),
+  ]
+}
+
 export async function writeHostsDir(
   dir: string,
   mirrorUrl: string,
   registries: string[],
   caFile?: string,
 ): Promise<void> {
-  const ca = caFile === undefined ? '' : `, ca = "${caFile}"`
   for (const registry of registries) {
     await mkdir(join(dir, registry), { recursive: true })
     await writeFile(
       join(dir, registry, 'hosts.toml'),
-      [
-        `server = "${serverOf(registry)}"`,
-        '',
-        // An inline table: containerd 1.6's TOML parser refuses `[host."https://[::1]:5000"]`.
-        '[host]',
-        `  "${mirrorUrl}" = { capabilities = ["pull", "resolve"]${ca} }`,
-        '',
-      ].join('\n'),
+      [`server = "${serverOf(registry)}"`, '', ...hostEntry(mirrorUrl, caFile), ''].join('\n'),
     )
   }
 }
