@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine: the system packages the tests start
 # (CNCF Distribution, skopeo, redis-server, openssl, Prometheus, dockerd, containerd, podman,
-# docker-compose to validate deploy/compose.yaml, tinyproxy as an upstream proxy), then npm ci, typecheck, lint, format check
+# docker-compose to validate deploy/compose.yaml, tinyproxy as an upstream proxy, htpasswd
+# for a registry with Basic auth), then npm ci, typecheck, lint, format check
 # and the tests. .ci/run calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,8 +10,8 @@ cd "$(dirname "$0")/.."
 # skipping when those features are missing: this script installs them.
 export CI="${CI:-true}"
 
-packages=(docker-registry skopeo redis-server openssl prometheus docker.io containerd podman docker-compose tinyproxy)
-commands=(docker-registry skopeo redis-server openssl promtool dockerd containerd podman docker-compose tinyproxy)
+packages=(docker-registry skopeo redis-server openssl prometheus docker.io containerd podman docker-compose tinyproxy apache2-utils)
+commands=(docker-registry skopeo redis-server openssl promtool dockerd containerd podman docker-compose tinyproxy htpasswd)
 missing=()
 for i in "${!commands[@]}"; do
   command -v "${commands[$i]}" >/dev/null 2>&1 || missing+=("${packages[$i]}")

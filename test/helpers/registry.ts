@@ -40,7 +40,12 @@ export interface RegistryOptions {
   tls?: { certFile: string; keyFile: string; ca?: Buffer }
   /** CA certificates the registry trusts, as a PEM file: a proxy's TLS upstream. */
   trust?: string
+  /** Basic auth: an htpasswd file of bcrypt hashes (the only kind Distribution reads). */
+  htpasswd?: string
 }
+
+/** The realm of a registry's Basic challenge when it is given an htpasswd file. */
+export const BASIC_REALM = 'basic-test-realm'
 
 // Distribution writes a combined-format access log line per request on stdout.
 const ACCESS_LINE = /"(GET|HEAD|POST|PUT|PATCH|DELETE) (\S+) HTTP\/[\d.]+" (\d{3})/
@@ -79,6 +84,9 @@ function registryConfig(options: RegistryOptions, port: number): string {
       `    issuer: ${TOKEN_ISSUER}`,
       `    rootcertbundle: ${JSON.stringify(options.tokenServer.certPath)}`,
     )
+  }
+  if (options.htpasswd !== undefined) {
+    lines.push('auth:', '  htpasswd:', `    realm: ${BASIC_REALM}`, `    path: ${JSON.stringify(options.htpasswd)}`)
   }
   if (options.proxy !== undefined) {
     lines.push('proxy:', `  remoteurl: ${JSON.stringify(options.proxy.remoteUrl)}`)

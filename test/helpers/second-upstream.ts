@@ -80,14 +80,15 @@ async function seed(storageDir: string): Promise<SecondFixture> {
 }
 
 /**
- * A second upstream: CNCF Distribution with no auth at all, holding another image under
- * a name the first upstream also has, on a private copy of its seeded storage.
+ * A second upstream: CNCF Distribution with no auth at all (or Basic auth, given an
+ * htpasswd file), holding another image under a name the first upstream also has, on a
+ * private copy of its seeded storage.
  */
-export async function startSecondUpstream(): Promise<SecondUpstream> {
+export async function startSecondUpstream(options: { htpasswd?: string } = {}): Promise<SecondUpstream> {
   const { storageDir, fixture } = await cachedTemplate(SECOND_FIXTURE_VERSION, seed)
   const storage = await makeTempDir('second-upstream')
   await cp(storageDir, storage.path, { recursive: true })
-  const registry = await startRegistry({ storageDir: storage.path })
+  const registry = await startRegistry({ storageDir: storage.path, htpasswd: options.htpasswd })
   return {
     registry,
     fixture,
