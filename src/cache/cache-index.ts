@@ -126,6 +126,12 @@ export function tagKeyString(key: TagKey): string {
   return `${key.upstream} ${key.repo} ${key.tag} ${key.accept}`
 }
 
+/** The mappings of one tag, whatever the clients accepted, from entries keyed by tagKeyString. */
+export function tagEntries<T>(entries: Iterable<[string, T]>, key: Omit<TagKey, 'accept'>): Array<[string, T]> {
+  const prefix = `${key.upstream} ${key.repo} ${key.tag} `
+  return [...entries].filter(([k]) => k.startsWith(prefix))
+}
+
 export function parseTagKeyString(value: string): TagKey | undefined {
   const [upstream, repo, tag, accept, ...rest] = value.split(' ')
   if (upstream === undefined || repo === undefined || tag === undefined || accept === undefined || rest.length > 0) {

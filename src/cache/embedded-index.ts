@@ -14,6 +14,7 @@ import type {
   TagRecord,
   Verdict,
 } from './cache-index.js'
+import { tagEntries } from './cache-index.js'
 import { replaceFile } from './durable-file.js'
 import { FactJournals, mappingsOf, verdictKey } from './fact-journals.js'
 import { Journal } from './journal.js'
@@ -74,10 +75,7 @@ export class EmbeddedIndex implements Index {
     const pins = new PinFile(join(dir, 'pins.jsonl'))
     return {
       getBlob: async () => undefined,
-      findTags: async (upstream, repo, tag) => {
-        const prefix = `${upstream} ${repo} ${tag} `
-        return [...tags].filter(([k]) => k.startsWith(prefix)).map(([, r]) => ({ ...r }))
-      },
+      findTags: async (upstream, repo, tag) => tagEntries(tags, { upstream, repo, tag }).map(([, r]) => ({ ...r })),
       listTags: async function* () {
         yield* mappingsOf(tags)
       },

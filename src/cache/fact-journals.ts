@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
   parseTagKeyString,
+  tagEntries,
   tagKeyString,
   type Index,
   type TagKey,
@@ -62,8 +63,7 @@ export class FactJournals implements Facts {
   }
 
   async findTags(upstream: string, repo: string, tag: string): Promise<TagRecord[]> {
-    const prefix = `${upstream} ${repo} ${tag} `
-    return [...(await this.tags).entries()].filter(([k]) => k.startsWith(prefix)).map(([, r]) => ({ ...r }))
+    return tagEntries((await this.tags).entries(), { upstream, repo, tag }).map(([, r]) => ({ ...r }))
   }
 
   async *listTags(): AsyncIterable<TagMapping> {
@@ -71,10 +71,8 @@ export class FactJournals implements Facts {
   }
 
   async deleteTags(upstream: string, repo: string, tag: string): Promise<void> {
-    const prefix = `${upstream} ${repo} ${tag} `
     const tags = await this.tags
-    const keys = [...tags.entries()].map(([k]) => k).filter((k) => k.startsWith(prefix))
-    for (const key of keys) await tags.delete(key)
+    for (const [key] of tagEntries(tags.entries(), { upstream, repo, tag })) await tags.delete(key)
   }
 
   async getVerdict(upstream: string, repo: string): Promise<Verdict | undefined> {
