@@ -82,7 +82,10 @@ t.test('Redis dies mid-run: hits and misses go on; when it is back the index cat
   t.ok(mirror.logs.some((l) => l.msg === 'Redis index reachable again'))
   const outages = mirror.logs.filter((l) => l.msg === 'Redis index unreachable; serving from disk without it')
   t.equal(outages.length, 1, 'the outage was logged once, not per request or per retry')
-  t.ok(mirror.logs.some((l) => l.msg === 'index reconciled with the cache dir'))
+  // The records land before the catch-up logs its end: wait for the line, not the count.
+  const reconciled = () => mirror.logs.some((l) => l.msg === 'index reconciled with the cache dir')
+  await waitFor(reconciled, 15_000, 'the catch-up after Redis came back')
+  t.ok(reconciled())
   t.equal((await download(blob(third!.digest))).digest, third!.digest)
 })
 
