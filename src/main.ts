@@ -1,13 +1,19 @@
 #!/usr/bin/env -S node --max-semi-space-size=2
 import { buildProgram } from './cli/program.js'
-import { configFrom, type Flags } from './cli/settings.js'
-import { ConfigError } from './config/load.js'
+import type { Flags } from './cli/setting-flags.js'
+import { ConfigError } from './config/config-error.js'
 import { OperatorError } from './errors.js'
-import { serve } from './serve/serve.js'
 import { TlsFilesError } from './tls/certificate.js'
 
-// Whether stdout is a terminal is asked here, once: `auto` logs are pretty on one.
-const serveCommand = (flags: Flags) => serve(configFrom(flags), { stdoutIsTerminal: process.stdout.isTTY === true })
+/**
+ * The server's code is imported when it is the command that runs: loading modules is
+ * most of a start's time, and neither `--help` nor the other commands need it.
+ */
+async function serveCommand(flags: Flags): Promise<void> {
+  const [{ serve }, { configFrom }] = await Promise.all([import('./serve/serve.js'), import('./cli/settings.js')])
+  // Whether stdout is a terminal is asked here, once: `auto` logs are pretty on one.
+  return serve(configFrom(flags), { stdoutIsTerminal: process.stdout.isTTY === true })
+}
 
 const program = buildProgram(serveCommand)
 

@@ -10,10 +10,8 @@ import type { Logger } from '../logger.js'
 import { resolveImage } from '../oci/image-ref.js'
 import { readJsonBody } from './control-body.js'
 import { importDirSchema, prefetchRequestSchema } from './control-protocol.js'
-import { dirEntries, tarEntries } from '../transfer/bundle-entries.js'
-import { importBundle, type ImportReport } from '../transfer/import.js'
-import { mirrorSource } from '../transfer/prefetch-source.js'
-import { prefetch, type PrefetchEvent } from '../transfer/prefetch.js'
+import type { ImportReport } from '../transfer/import.js'
+import type { PrefetchEvent } from '../transfer/prefetch.js'
 
 export interface ControlServer {
   close(): Promise<void>
@@ -36,6 +34,10 @@ function fail(res: ServerResponse, log: Logger, e: unknown): void {
 
 async function handlePrefetch(config: Config, app: App, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const body = await readJsonBody(req, prefetchRequestSchema)
+  const [{ mirrorSource }, { prefetch }] = await Promise.all([
+    import('../transfer/prefetch-source.js'),
+    import('../transfer/prefetch.js'),
+  ])
   const upstreams = upstreamsOf(config)
   const refs = body.images.map((name) => resolveImage(name, upstreams))
   // The command gone, the prefetch stops asking for more; fills under way complete.
@@ -56,6 +58,10 @@ async function handlePrefetch(config: Config, app: App, req: IncomingMessage, re
 }
 
 async function handleImport(config: Config, app: App, req: IncomingMessage): Promise<ImportReport> {
+  const [{ dirEntries, tarEntries }, { importBundle }] = await Promise.all([
+    import('../transfer/bundle-entries.js'),
+    import('../transfer/import.js'),
+  ])
   const entries = req.headers['content-type']?.startsWith('application/json')
     ? dirEntries((await readJsonBody(req, importDirSchema)).dir)
     : // The reader destroys its input when done; the request's socket carries the answer.
@@ -76,7 +82,9 @@ async function handleImport(config: Config, app: App, req: IncomingMessage): Pro
 /**
  * The serving mirror's end of the control socket (see control-protocol.ts): a command
  * that finds the cache dir held by this server hands it its prefetch or import, run here
- * on the server's own mirror, store and index. Imports run one at a time.
+ * on the server's own mirror, store and index. Imports run one at a time. The code of
+ * prefetch and import (tar-stream, the bundle formats) is loaded by the first request
+ * for it, not at every start.
  */
 export async function serveControl(config: Config, app: App, path: string): Promise<ControlServer> {
   const log = app.server.log

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
 import { rename, unlink, writeFile } from 'node:fs/promises'
 import type { Writable } from 'node:stream'
-import type { Command } from 'commander'
 import { FsBlobStore } from '../cache/fs-blob-store.js'
 import { openIndexBeside } from '../cache/open-index.js'
 import type { Config } from '../config/schema.js'
@@ -15,7 +14,7 @@ import { platformSummary } from '../transfer/cached-image.js'
 import { planExport, type ExportPlan, type ExportSelection } from '../transfer/export-plan.js'
 import { TarWriter } from '../transfer/tar-writer.js'
 import { progressDisplay } from './progress.js'
-import { commandLog, configFrom, withSettings, type Flags } from './settings.js'
+import { commandLog, configFrom, type Flags } from './settings.js'
 import { formatBytes, formatTable, shortDigest } from './table.js'
 
 export interface ExportOptions extends ExportSelection {
@@ -100,7 +99,7 @@ export function renderExport(result: ExportResult): string {
   return `${formatTable(rows)}\n${skipped}${total}\n`
 }
 
-interface ExportFlags extends Flags {
+export interface ExportFlags extends Flags {
   out: string
   all?: boolean
   pinned?: boolean
@@ -108,8 +107,6 @@ interface ExportFlags extends Flags {
   baseList: string[]
   digestsOut?: string
 }
-
-const collect = (value: string, previous: string[]): string[] => [...previous, value]
 
 /** The bases an incremental export leaves out what they hold of. */
 async function basesOf(bundles: string[], lists: string[]): Promise<Base[]> {
@@ -123,36 +120,20 @@ async function writeDigestList(path: string, digests: string[]): Promise<void> {
   await rename(temp, path)
 }
 
-export function exportCommand(program: Command): void {
-  withSettings(
-    program
-      .command('export [images...]')
-      .description('write images from the cache as an OCI image layout in a tar (a bundle to carry elsewhere)')
-      .requiredOption('--out <file>', 'the bundle to write; `-` for stdout')
-      .option('--all', 'every image the cache holds by tag')
-      .option('--pinned', 'every pinned image')
-      .option(
-        '--base <bundle>',
-        'leave out every blob this earlier bundle holds (repeatable): an incremental bundle',
-        collect,
-        [],
-      )
-      .option('--base-list <file>', 'the same, from the digest list of an earlier bundle (repeatable)', collect, [])
-      .option('--digests-out <file>', "write this bundle's digest list, to be the --base-list of the next one"),
-  ).action(async (images: string[], flags: ExportFlags) => {
-    const { out, all, pinned, base, baseList, digestsOut, ...settings } = flags
-    const config = configFrom(settings)
-    const bases = await basesOf(base, baseList)
-    const result = await exportBundle(config, commandLog(config), {
-      images,
-      all: all === true,
-      pinned: pinned === true,
-      out,
-      base: bases.map((b) => b.base),
-      held: bases.map((b) => b.digests),
-    })
-    if (digestsOut !== undefined) await writeDigestList(digestsOut, result.description.contents)
-    // With the bundle on stdout, the summary goes with the progress, to stderr.
-    ;(out === '-' ? process.stderr : process.stdout).write(renderExport(result))
+/** `registry-mirror export`, as the command line gives it. */
+export async function exportAction(images: string[], flags: ExportFlags): Promise<void> {
+  const { out, all, pinned, base, baseList, digestsOut, ...settings } = flags
+  const config = configFrom(settings)
+  const bases = await basesOf(base, baseList)
+  const result = await exportBundle(config, commandLog(config), {
+    images,
+    all: all === true,
+    pinned: pinned === true,
+    out,
+    base: bases.map((b) => b.base),
+    held: bases.map((b) => b.digests),
   })
+  if (digestsOut !== undefined) await writeDigestList(digestsOut, result.description.contents)
+  // With the bundle on stdout, the summary goes with the progress, to stderr.
+  ;(out === '-' ? process.stderr : process.stdout).write(renderExport(result))
 }

@@ -1,7 +1,6 @@
 import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { Transform, type Readable } from 'node:stream'
-import type { Command } from 'commander'
 import { FsBlobStore } from '../cache/fs-blob-store.js'
 import { openIndex } from '../cache/open-index.js'
 import type { Config } from '../config/schema.js'
@@ -13,7 +12,7 @@ import { importBundle, type ImportReport } from '../transfer/import.js'
 import { onCacheDir } from './cache-dir-owner.js'
 import { importThere } from './control-client.js'
 import { progressDisplay, type TaskProgress } from './progress.js'
-import { commandLog, configFrom, withSettings, type Flags } from './settings.js'
+import { commandLog, configFrom, type Flags } from './settings.js'
 import { formatBytes, formatTable, shortDigest } from './table.js'
 
 /** Where a bundle comes from: a tar file, stdin, or an OCI layout directory. */
@@ -114,15 +113,8 @@ export function renderImport(report: ImportReport): string {
   return `${lines.join('\n')}\n`
 }
 
-export function importCommand(program: Command): void {
-  withSettings(
-    program
-      .command('import <bundle>')
-      .description(
-        'add a bundle to the cache: our export, an OCI layout directory, a tar from `skopeo copy … oci-archive:` or `docker save`; `-` reads stdin',
-      ),
-  ).action(async (input: string, flags: Flags) => {
-    const config = configFrom(flags)
-    process.stdout.write(renderImport(await importWithProgress(config, commandLog(config), input)))
-  })
+/** `registry-mirror import`, as the command line gives it. */
+export async function importAction(input: string, flags: Flags): Promise<void> {
+  const config = configFrom(flags)
+  process.stdout.write(renderImport(await importWithProgress(config, commandLog(config), input)))
 }

@@ -1,4 +1,3 @@
-import type { Command } from 'commander'
 import { FsBlobStore } from '../cache/fs-blob-store.js'
 import { openIndexBeside } from '../cache/open-index.js'
 import type { Config } from '../config/schema.js'
@@ -6,7 +5,7 @@ import type { Logger } from '../logger.js'
 import { platformText } from '../oci/manifest.js'
 import { cachedImage, imageBytes, platformSummary } from '../transfer/cached-image.js'
 import { taggedImages } from '../transfer/tagged-images.js'
-import { commandLog, configFrom, withSettings, type Flags } from './settings.js'
+import { commandLog, configFrom, type Flags } from './settings.js'
 import { formatBytes, formatTable, formatTime, shortDigest } from './table.js'
 
 export interface ListedImage {
@@ -99,18 +98,12 @@ export function renderListing(listing: CacheListing, cacheDir: string): string {
   return `${formatTable(rows)}\n${total}\n`
 }
 
-export function lsCommand(program: Command): void {
-  withSettings(
-    program
-      .command('ls')
-      .description('list the images the cache holds: tag, digest, platforms, size, last pulled, pinned')
-      .option('--json', 'machine-readable output'),
-  ).action(async (flags: Flags & { json?: boolean }) => {
-    const { json, ...settings } = flags
-    const config = configFrom(settings)
-    const listing = await listCache(config, commandLog(config))
-    process.stdout.write(
-      json === true ? JSON.stringify(listing, null, 2) + '\n' : renderListing(listing, config.cacheDir),
-    )
-  })
+/** `registry-mirror ls`, as the command line gives it. */
+export async function lsAction(flags: Flags & { json?: boolean }): Promise<void> {
+  const { json, ...settings } = flags
+  const config = configFrom(settings)
+  const listing = await listCache(config, commandLog(config))
+  process.stdout.write(
+    json === true ? JSON.stringify(listing, null, 2) + '\n' : renderListing(listing, config.cacheDir),
+  )
 }

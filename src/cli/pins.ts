@@ -1,4 +1,3 @@
-import type { Command } from 'commander'
 import { z } from 'zod'
 import type { Pin } from '../cache/cache-index.js'
 import { FsBlobStore } from '../cache/fs-blob-store.js'
@@ -6,7 +5,7 @@ import { openIndexBeside } from '../cache/open-index.js'
 import { parseRecord } from '../cache/records.js'
 import type { Config } from '../config/schema.js'
 import type { Logger } from '../logger.js'
-import { commandLog, configFrom, withSettings, type Flags } from './settings.js'
+import { commandLog, configFrom, type Flags } from './settings.js'
 import { upstreamsOf } from '../config/upstreams.js'
 import { OperatorError } from '../errors.js'
 import { parseDigest } from '../oci/digest.js'
@@ -112,29 +111,24 @@ export async function listPins(config: Config, log: Logger): Promise<Pin[]> {
   }
 }
 
-export function pinCommands(program: Command): void {
-  withSettings(
-    program
-      .command('pin <image>')
-      .description('keep an image (name:tag or name@digest) from eviction; it must be cached'),
-  ).action(async (image: string, flags: Flags) => {
-    const config = configFrom(flags)
-    const pin = await pinImage(config, commandLog(config), image)
-    process.stdout.write(`pinned ${pin.image}: ${pin.digests.length} blobs and manifests\n`)
-  })
+/** `registry-mirror pin`, as the command line gives it. */
+export async function pinAction(image: string, flags: Flags): Promise<void> {
+  const config = configFrom(flags)
+  const pin = await pinImage(config, commandLog(config), image)
+  process.stdout.write(`pinned ${pin.image}: ${pin.digests.length} blobs and manifests\n`)
+}
 
-  withSettings(program.command('unpin <image>').description('let an image be evicted again')).action(
-    async (image: string, flags: Flags) => {
-      const config = configFrom(flags)
-      const removed = await unpinImage(config, commandLog(config), image)
-      process.stdout.write(removed ? `unpinned ${image}\n` : `${image} was not pinned\n`)
-    },
-  )
+/** `registry-mirror unpin`, as the command line gives it. */
+export async function unpinAction(image: string, flags: Flags): Promise<void> {
+  const config = configFrom(flags)
+  const removed = await unpinImage(config, commandLog(config), image)
+  process.stdout.write(removed ? `unpinned ${image}\n` : `${image} was not pinned\n`)
+}
 
-  withSettings(program.command('pins').description('list pinned images')).action(async (flags: Flags) => {
-    const config = configFrom(flags)
-    for (const pin of await listPins(config, commandLog(config))) {
-      process.stdout.write(`${pin.image}\t${pin.digests.length}\n`)
-    }
-  })
+/** `registry-mirror pins`, as the command line gives it. */
+export async function pinsAction(flags: Flags): Promise<void> {
+  const config = configFrom(flags)
+  for (const pin of await listPins(config, commandLog(config))) {
+    process.stdout.write(`${pin.image}\t${pin.digests.length}\n`)
+  }
 }

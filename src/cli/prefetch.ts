@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises'
-import type { Command } from 'commander'
 import { buildApp } from '../app.js'
 import { openIndex } from '../cache/open-index.js'
 import type { Config } from '../config/schema.js'
@@ -17,14 +16,11 @@ import {
   type PrefetchResult,
 } from '../transfer/prefetch.js'
 import { onCacheDir } from './cache-dir-owner.js'
+import { DEFAULT_CONCURRENCY, MAX_CONCURRENCY } from './prefetch-concurrency.js'
 import { prefetchThere } from './control-client.js'
 import { progressDisplay, type ProgressDisplay, type TaskProgress } from './progress.js'
-import { commandLog, configFrom, withSettings, type Flags } from './settings.js'
+import { commandLog, configFrom, type Flags } from './settings.js'
 import { formatBytes, formatTable, shortDigest } from './table.js'
-
-/** Blobs fetched at once unless --concurrency says otherwise: a few streams fill a link. */
-const DEFAULT_CONCURRENCY = 4
-const MAX_CONCURRENCY = 64
 
 export interface PrefetchRequest {
   images: ImageRef[]
@@ -124,45 +120,36 @@ export function renderPrefetch(results: PrefetchResult[]): string {
   return `${formatTable(rows)}\n`
 }
 
-interface PrefetchFlags extends Flags {
+export interface PrefetchFlags extends Flags {
   file?: string
   platform?: string
   pin?: boolean
   concurrency?: string
 }
 
-export function prefetchCommand(program: Command): void {
-  withSettings(
-    program
-      .command('prefetch [images...]')
-      .description('fill the cache ahead of need: each image with all its platforms (or the named ones)')
-      .option('--file <list>', 'images to prefetch, one a line (# comments)')
-      .option('--platform <list>', 'only these platforms of a multi-platform image, like linux/amd64,linux/arm64')
-      .option('--pin', 'pin what is fetched, so it is never evicted')
-      .option('--concurrency <n>', `blobs fetched at once (default ${DEFAULT_CONCURRENCY})`),
-  ).action(async (named: string[], flags: PrefetchFlags) => {
-    const { file, platform, pin, concurrency, ...settings } = flags
-    const config = configFrom(settings)
-    const log = commandLog(config)
-    const images = await imagesFrom(config, named, file)
-    const options: PrefetchOptions = {
-      ...(platform === undefined ? {} : { platforms: parsePlatforms(platform) }),
-      concurrency: concurrencyOf(concurrency),
-      pin: pin === true,
-    }
-    const display = progressDisplay()
-    const emit = prefetchRenderer(display)
-    const outcome = await onCacheDir(
-      config,
-      'prefetch',
-      () => prefetchHere(config, log, { images, options }, emit),
-      (socket) => {
-        display.note(`through the mirror serving ${config.cacheDir}`)
-        return prefetchThere(socket, { ...options, images: images.map(imageName) }, emit)
-      },
-    ).finally(() => display.stop())
-    // The images that completed are summed up even when others failed.
-    process.stdout.write(renderPrefetch(outcome.results))
-    if (outcome.failed > 0) throw new OperatorError(`${outcome.failed} of ${images.length} images failed`)
-  })
+/** `registry-mirror prefetch`, as the command line gives it. */
+export async function prefetchAction(named: string[], flags: PrefetchFlags): Promise<void> {
+  const { file, platform, pin, concurrency, ...settings } = flags
+  const config = configFrom(settings)
+  const log = commandLog(config)
+  const images = await imagesFrom(config, named, file)
+  const options: PrefetchOptions = {
+    ...(platform === undefined ? {} : { platforms: parsePlatforms(platform) }),
+    concurrency: concurrencyOf(concurrency),
+    pin: pin === true,
+  }
+  const display = progressDisplay()
+  const emit = prefetchRenderer(display)
+  const outcome = await onCacheDir(
+    config,
+    'prefetch',
+    () => prefetchHere(config, log, { images, options }, emit),
+    (socket) => {
+      display.note(`through the mirror serving ${config.cacheDir}`)
+      return prefetchThere(socket, { ...options, images: images.map(imageName) }, emit)
+    },
+  ).finally(() => display.stop())
+  // The images that completed are summed up even when others failed.
+  process.stdout.write(renderPrefetch(outcome.results))
+  if (outcome.failed > 0) throw new OperatorError(`${outcome.failed} of ${images.length} images failed`)
 }

@@ -1,7 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Command } from 'commander'
 import type { Index } from '../cache/cache-index.js'
 import { CacheLock } from '../cache/cache-lock.js'
 import { EmbeddedIndex } from '../cache/embedded-index.js'
@@ -10,7 +9,7 @@ import { openIndex } from '../cache/open-index.js'
 import { reconcile, type ReconcileReport } from '../cache/reconcile.js'
 import type { Config } from '../config/schema.js'
 import type { Logger } from '../logger.js'
-import { commandLog, configFrom, withSettings, type Flags } from './settings.js'
+import { commandLog, configFrom, type Flags } from './settings.js'
 
 /**
  * `registry-mirror reindex`: hashes every cached file, deletes those that no longer match
@@ -37,16 +36,11 @@ export async function reindex(config: Config, log: Logger): Promise<ReconcileRep
   }
 }
 
-export function reindexCommand(program: Command): void {
-  withSettings(
-    program
-      .command('reindex')
-      .description('verify every cached file by its digest and bring the index in line with the cache dir'),
-  ).action(async (flags: Flags) => {
-    const config = configFrom(flags)
-    // It deletes files and rewrites records: one writer per cache dir.
-    const lock = await CacheLock.acquire(config.cacheDir, { command: 'reindex' })
-    const report = await reindex(config, commandLog(config)).finally(() => lock.release())
-    process.stdout.write(`dropped ${report.dropped}, added ${report.added}, removed ${report.removed}\n`)
-  })
+/** `registry-mirror reindex`, as the command line gives it. */
+export async function reindexAction(flags: Flags): Promise<void> {
+  const config = configFrom(flags)
+  // It deletes files and rewrites records: one writer per cache dir.
+  const lock = await CacheLock.acquire(config.cacheDir, { command: 'reindex' })
+  const report = await reindex(config, commandLog(config)).finally(() => lock.release())
+  process.stdout.write(`dropped ${report.dropped}, added ${report.added}, removed ${report.removed}\n`)
 }

@@ -1,26 +1,15 @@
-import type { Command } from 'commander'
 import { pino } from 'pino'
 import { loadConfig } from '../config/load.js'
-import { helpText, OPTIONS, type RawSettings } from '../config/options.js'
 import type { Config } from '../config/schema.js'
 import { REDACTED_PATHS, type Logger } from '../logger.js'
+import type { Flags } from './setting-flags.js'
 
-/** Every setting given as a flag, and the config file. */
-export type Flags = RawSettings & { config?: string }
+export type { Flags } from './setting-flags.js'
 
 /** The server's configuration, as every command reads it: defaults < file < environment < flags. */
 export function configFrom(flags: Flags): Config {
   const { config: configFile, ...settings } = flags
   return loadConfig({ flags: settings, env: process.env, configFile })
-}
-
-/** Every setting as a flag, on the program and on each command. */
-export function withSettings(command: Command): Command {
-  command.option('--config <file>', 'YAML or JSON config file (env MIRROR_CONFIG)')
-  for (const option of OPTIONS) {
-    command.option(option.flag, helpText(option))
-  }
-  return command
 }
 
 /**

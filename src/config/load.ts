@@ -1,15 +1,23 @@
 import { readFileSync } from 'node:fs'
-import { parse as parseYaml } from 'yaml'
+import { createRequire } from 'node:module'
+import type * as Yaml from 'yaml'
+import { ConfigError } from './config-error.js'
 import { OPTIONS, type RawSettings } from './options.js'
 import { environmentProxy } from './proxy.js'
 import { settingsSchema, type Config } from './schema.js'
 
-/** Every problem with the settings at once, so a user fixes them in one go. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError'
-  constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
-  }
+export { ConfigError }
+
+const requireModule = createRequire(import.meta.url)
+
+/**
+ * The YAML parser is loaded only when there is a file to read: most mirrors are set up
+ * by environment alone, and their start does not pay for it. The loader is synchronous,
+ * so it is required rather than imported.
+ */
+function parseYaml(text: string): unknown {
+  const yaml = requireModule('yaml') as typeof Yaml
+  return yaml.parse(text)
 }
 
 export interface ConfigSources {
