@@ -20,7 +20,7 @@ const traced = (entryArgs: string[]) => [
 ]
 
 /** Packages only other commands, other settings or route schemas need. */
-const NOT_FOR_SERVING = ['tar-stream', 'cli-progress', 'yaml', 'pino-pretty', 'ioredis']
+const NOT_FOR_SERVING = ['tar-stream', 'cli-progress', 'yaml', 'ajv', 'pino-pretty', 'ioredis']
 /** What serving loads. */
 const SERVING = ['fastify', 'undici', 'pino', 'prom-client']
 
