@@ -112,6 +112,16 @@ export class BlobTable {
     return id
   }
 
+  /**
+   * A new record for a digest the table does not hold yet, as insert, or -1 when it holds
+   * one: the digest is decoded once for both (the start-up walk adds every file this way).
+   */
+  insertIfAbsent(digest: string): number {
+    if (!SHA256.test(digest)) return this.others.has(digest) ? -1 : this.insert(digest)
+    this.scratch.write(digest.slice(7), 'hex')
+    return this.findBinary(this.scratch, 0) >= 0 ? -1 : this.insertBinary(this.scratch, 0)
+  }
+
   /** As insert, for a binary sha256 digest. */
   insertBinary(digest: Buffer, offset: number): number {
     const id = this.allocate()

@@ -128,8 +128,9 @@ export class EmbeddedIndex implements Index {
   async addBlobs(records: BlobRecord[]): Promise<number> {
     let added = 0
     for (const record of records) {
-      if (this.table.find(record.digest) >= 0) continue
-      this.add(this.table.insert(record.digest), record)
+      const id = this.table.insertIfAbsent(record.digest)
+      if (id < 0) continue
+      this.add(id, record)
       added++
     }
     return added

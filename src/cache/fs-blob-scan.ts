@@ -1,9 +1,8 @@
 import { readFileSync, stat as statCallback, statSync, type Stats } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { setImmediate as yieldToRequests } from 'node:timers/promises'
 import { z } from 'zod'
-import { tryParseDigest } from '../oci/digest.js'
+import { hexPattern } from '../oci/digest.js'
 import type { StoredBlob } from './blob-store.js'
 import { mapConcurrently } from './concurrency.js'
 import { parseRecord } from './records.js'
@@ -42,71 +41,84 @@ const CACHED_STAT_MS = 0.2
 const STATS_IN_FLIGHT = 32
 
 /**
- * Every blob under `blobsDir`, a directory at a time: its names from one readdir, one
- * stat per file, and the meta file read only where the listing shows one (manifests). A
+ * Stats in a batch handed to the caller when the thread pool does them: the caller adds
+ * a batch's records and lets requests in, as after each slice of synchronous stats.
+ */
+const BATCH_IN_FLIGHT = 512
+
+/**
+ * Every blob under `blobsDir`: a directory's names from one readdir, one stat per file,
+ * and the meta file read only where the listing shows one (manifests). Yielded a slice of
+ * work at a time (a few milliseconds of stats), so that the caller adds the records and
+ * lets requests in before the next: a walk allocates a few objects a file, and records
+ * handed on at once die young, where a directory's worth (thousands at a million blobs)
+ * outlived the young generation and cost as much in garbage collection as the stats. A
  * file gone between the listing and its stat is left out.
  */
 export async function* scanBlobTree(blobsDir: string): AsyncIterable<StoredBlob[]> {
   for (const algorithm of await readdirIfAny(blobsDir)) {
-    for (const prefix of (await readdirIfAny(join(blobsDir, algorithm))).sort()) {
-      const dir = join(blobsDir, algorithm, prefix)
-      const entries = await readdir(dir, { withFileTypes: true }).catch(() => [])
-      const metas = new Set(entries.filter((e) => e.name.endsWith(META_SUFFIX)).map((e) => e.name))
+    const hex = hexPattern(algorithm)
+    if (hex === undefined) continue
+    const dirs = (await readdirIfAny(join(blobsDir, algorithm)))
+      .sort()
+      .map((prefix) => join(blobsDir, algorithm, prefix))
+    // Names alone: a Dirent per file is garbage, and the stat says what is a file. The next
+    // directory is listed (in the thread pool) while this one's files are stated.
+    const list = (dir: string | undefined) => (dir === undefined ? [] : readdir(dir).catch(() => []))
+    let next = list(dirs[0])
+    for (const [at, dir] of dirs.entries()) {
+      const names = await next
+      next = list(dirs[at + 1])
+      const metas = new Set(names.filter((name) => name.endsWith(META_SUFFIX)))
       // Stray files (not named by a digest of their algorithm) are not blobs.
-      const files = entries
-        .filter((e) => e.isFile() && !e.name.endsWith(META_SUFFIX))
-        .map((e) => ({
-          digest: `${algorithm}:${e.name}`,
-          path: join(dir, e.name),
-          hasMeta: metas.has(e.name + META_SUFFIX),
-        }))
-        .filter((file) => tryParseDigest(file.digest) !== undefined)
-      const batch = await statAll(files)
-      if (batch.length > 0) yield batch
+      const files = names.filter((name) => hex.test(name))
+      yield* statAll(`${dir}/`, `${algorithm}:`, files, metas)
     }
   }
-}
-
-interface ListedFile {
-  digest: string
-  path: string
-  hasMeta: boolean
 }
 
 /** Synchronously in slices while the inodes are cached, through the thread pool once they are not. */
-async function statAll(files: ListedFile[]): Promise<StoredBlob[]> {
-  const found: StoredBlob[] = []
+async function* statAll(dir: string, algorithm: string, names: string[], metas: Set<string>) {
+  const statNow = (name: string): StoredBlob | undefined => {
+    const path = dir + name
+    const info = statSync(path, { throwIfNoEntry: false })
+    if (info === undefined || !info.isFile()) return undefined
+    const meta = metas.has(name + META_SUFFIX) ? metaOf(readIfAny(path + META_SUFFIX)) : undefined
+    return storedBlob(algorithm + name, info, meta)
+  }
+  const statLater = async (name: string): Promise<StoredBlob | undefined> => {
+    const path = dir + name
+    try {
+      const hasMeta = metas.has(name + META_SUFFIX)
+      const [info, meta] = await Promise.all([statByCallback(path), hasMeta ? readMeta(path) : undefined])
+      return info.isFile() ? storedBlob(algorithm + name, info, meta) : undefined
+    } catch {
+      return undefined
+    }
+  }
   let at = 0
-  while (at < files.length) {
+  while (at < names.length) {
     const sliceStart = performance.now()
     const first = at
-    while (at < files.length && performance.now() - sliceStart < SLICE_MS) {
-      const blob = statNow(files[at++]!)
+    const found: StoredBlob[] = []
+    while (at < names.length && performance.now() - sliceStart < SLICE_MS) {
+      const blob = statNow(names[at++]!)
       if (blob !== undefined) found.push(blob)
     }
-    if ((performance.now() - sliceStart) / (at - first) > CACHED_STAT_MS) {
-      const rest = await mapConcurrently(files.slice(at), STATS_IN_FLIGHT, statLater)
-      return [...found, ...rest.filter((blob) => blob !== undefined)]
+    yield found
+    if ((performance.now() - sliceStart) / (at - first) <= CACHED_STAT_MS) continue
+    for (; at < names.length; at += BATCH_IN_FLIGHT) {
+      const batch = await mapConcurrently(names.slice(at, at + BATCH_IN_FLIGHT), STATS_IN_FLIGHT, statLater)
+      yield batch.filter((blob) => blob !== undefined)
     }
-    if (at < files.length) await yieldToRequests()
   }
-  return found
 }
 
-function statNow(file: ListedFile): StoredBlob | undefined {
-  const info = statSync(file.path, { throwIfNoEntry: false })
-  if (info === undefined) return undefined
-  const meta = file.hasMeta ? metaOf(readIfAny(file.path + META_SUFFIX)) : {}
-  return { digest: file.digest, size: info.size, mtimeMs: info.mtimeMs, ...meta }
-}
-
-async function statLater(file: ListedFile): Promise<StoredBlob | undefined> {
-  try {
-    const [info, meta] = await Promise.all([statByCallback(file.path), file.hasMeta ? readMeta(file.path) : {}])
-    return { digest: file.digest, size: info.size, mtimeMs: info.mtimeMs, ...meta }
-  } catch {
-    return undefined
-  }
+function storedBlob(digest: string, info: Stats, meta: BlobMeta | undefined): StoredBlob {
+  const blob: StoredBlob = { digest, size: info.size, mtimeMs: info.mtimeMs }
+  if (meta?.mediaType !== undefined) blob.mediaType = meta.mediaType
+  if (meta?.upstream !== undefined) blob.upstream = meta.upstream
+  return blob
 }
 
 /** fs.stat with a callback: measured a third faster than fs.promises.stat. */

@@ -28,6 +28,45 @@ export interface ReconcileOptions {
 const ADD_CHUNK = 512
 /** Records checked against the disk at a time when looking for records whose file is gone. */
 const DROP_BATCH = 1000
+/**
+ * Batches of records being added at once: with Redis, the next files are stated while
+ * the last batch's script runs in Redis (on the other core), instead of waiting for it.
+ */
+const ADDS_IN_FLIGHT = 4
+
+/** Adds records without waiting for each batch, a few batches at most in flight. */
+class PendingAdds {
+  private readonly pending: Array<Promise<void>> = []
+  private failed: { error: unknown } | undefined
+
+  constructor(
+    private readonly index: Index,
+    private readonly report: ReconcileReport,
+  ) {}
+
+  async add(records: BlobRecord[]): Promise<void> {
+    const added = this.index.addBlobs(records).then(
+      (count) => {
+        this.report.added += count
+      },
+      (error: unknown) => {
+        this.failed ??= { error }
+      },
+    )
+    this.pending.push(added)
+    if (this.pending.length >= ADDS_IN_FLIGHT) await this.pending.shift()
+    this.check()
+  }
+
+  async settle(): Promise<void> {
+    await Promise.all(this.pending.splice(0))
+    this.check()
+  }
+
+  private check(): void {
+    if (this.failed !== undefined) throw this.failed.error
+  }
+}
 
 /**
  * Disk is the truth, the index only points at it: files with no record are added (after
@@ -49,17 +88,19 @@ export async function reconcile(
   // to find records whose file is gone. An index empty at the start has none: every
   // record it gets meanwhile comes from the walk or from a request that saw the file.
   const seen = (await index.stats()).blobs > 0 ? new BlobTable() : undefined
+  const adds = new PendingAdds(index, report)
   for await (const batch of store.scan()) {
     options.signal?.throwIfAborted()
-    if (seen !== undefined) for (const blob of batch) if (seen.find(blob.digest) < 0) seen.insert(blob.digest)
+    if (seen !== undefined) for (const blob of batch) seen.insertIfAbsent(blob.digest)
     report.files += batch.length
     const trusted = options.verify ? await verified(store, index, batch, log, report) : batch
     for (let at = 0; at < trusted.length; at += ADD_CHUNK) {
-      report.added += await index.addBlobs(trusted.slice(at, at + ADD_CHUNK).map(recordOf))
+      await adds.add(trusted.slice(at, at + ADD_CHUNK).map(recordOf))
       await yieldToRequests()
     }
     await pause()
   }
+  await adds.settle()
   if (seen !== undefined) await dropMissing(store, index, seen, report, options.signal, pause)
   if (report.dropped + report.added + report.removed > 0) {
     log.info({ ...report }, 'index reconciled with the cache dir')
@@ -68,13 +109,15 @@ export async function reconcile(
 }
 
 function recordOf(blob: StoredBlob): BlobRecord {
-  return {
+  // One object of one shape a file, without spreads: the walk makes a million of them.
+  const record: BlobRecord = {
     digest: blob.digest,
     size: blob.size,
-    ...(blob.mediaType === undefined ? {} : { mediaType: blob.mediaType }),
     upstream: blob.upstream ?? '',
     lastAccess: blob.mtimeMs,
   }
+  if (blob.mediaType !== undefined) record.mediaType = blob.mediaType
+  return record
 }
 
 /** The files of a batch the index does not know and whose bytes still match; others deleted. */

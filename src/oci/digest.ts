@@ -18,6 +18,15 @@ function isAlgorithm(value: string): value is DigestAlgorithm {
   return value === 'sha256' || value === 'sha512'
 }
 
+/**
+ * What a digest's hex part looks like for an algorithm, or undefined for an algorithm we
+ * do not support: for checking many names at once (a directory of the cache) with one
+ * test each.
+ */
+export function hexPattern(algorithm: string): RegExp | undefined {
+  return isAlgorithm(algorithm) ? new RegExp(`^[a-f0-9]{${HEX_LENGTH[algorithm]}}$`) : undefined
+}
+
 export function parseDigest(value: string): Digest {
   if (!DIGEST.test(value)) throw errors.digestInvalid(value)
   const colon = value.indexOf(':')

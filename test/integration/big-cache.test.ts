@@ -25,17 +25,23 @@ async function generated(t: Test): Promise<string> {
   return dir.path
 }
 
-/** Holds the walk after its first directory until released. */
+/**
+ * Holds the walk, once `reached` says so, until released. The walk pauses between batches
+ * (a slice of a directory or less): it goes on until the condition holds.
+ */
 function gate() {
   let release!: () => void
   const released = new Promise<void>((resolve) => (release = resolve))
   let reached!: () => void
   const held = new Promise<void>((resolve) => (reached = resolve))
-  const pause = () => {
+  let holdWhen!: (condition: () => Promise<boolean>) => void
+  const condition = new Promise<() => Promise<boolean>>((resolve) => (holdWhen = resolve))
+  const pause = async () => {
+    if (!(await (await condition)())) return
     reached()
-    return released
+    await released
   }
-  return { pause, held, release }
+  return { pause, held, release, holdWhen }
 }
 
 /** Generated blobs, by the first two hex digits of their digest. */
@@ -53,11 +59,14 @@ function byPrefix(prefix: string, manifest: boolean) {
  */
 async function heldAfterFirstDirectory(t: Test) {
   const cacheDir = await generated(t)
+  const first = (await readdir(join(cacheDir, 'blobs', 'sha256'))).sort()[0]!
   const walk = gate()
   const mirror = await startMirror({ upstream: upstream.registry.url, cacheDir, reconcilePause: walk.pause })
   t.teardown(() => mirror.close())
+  const indexed = async (manifest: boolean) =>
+    (await mirror.app.index.getBlob(byPrefix(first, manifest).digest)) !== undefined
+  walk.holdWhen(async () => (await indexed(false)) && (await indexed(true)))
   await walk.held
-  const first = (await readdir(join(cacheDir, 'blobs', 'sha256'))).sort()[0]!
   return { cacheDir, walk, mirror, first }
 }
 

@@ -61,3 +61,15 @@ t.test('string columns and digest order', async (t) => {
   t.equal(table.compareDigests(a, a), 0)
   t.ok(table.compareDigests(b, c) < 0, 'sha256:… sorts before sha512:…, as the strings do')
 })
+
+t.test('insertIfAbsent adds a digest once, whatever its algorithm', async (t) => {
+  const table = new BlobTable()
+  const cases = [digest(1), digest(2), `sha512:${'cd'.repeat(64)}`, 'not a digest']
+  for (const d of cases) {
+    const id = table.insertIfAbsent(d)
+    t.ok(id >= 0, `${d.slice(0, 12)}: added`)
+    t.equal(table.find(d), id, `${d.slice(0, 12)}: found at its id`)
+    t.equal(table.insertIfAbsent(d), -1, `${d.slice(0, 12)}: not added twice`)
+  }
+  t.equal(table.count, cases.length)
+})
