@@ -76,8 +76,10 @@ export interface BlobStore {
   createWriter(expected: ExpectedBlob, options?: WriterOptions): Promise<BlobWriter>
   delete(digest: string): Promise<void>
   list(): AsyncIterable<StoredBlob>
-  /** Every stored blob as list() yields them, a batch (a directory's worth) at a time. */
+  /** Every stored blob as list() yields them, a batch (a slice of a directory) at a time. */
   scan(): AsyncIterable<StoredBlob[]>
+  /** About how many blobs are stored, from a sample: for sizing tables before a scan. */
+  estimateCount?(): Promise<number>
   /** Hashes a stored blob: true when its bytes still match its digest. */
   verify(digest: string): Promise<boolean>
 }

@@ -101,6 +101,11 @@ export interface Index {
    */
   saveState(): Promise<string>
   /**
+   * Room for this many blob records, when the index keeps them in memory: sized once
+   * before a walk, its tables do not grow by steps, each leaving the last as garbage.
+   */
+  reserve?(records: number): void
+  /**
    * At start: true when the state `token` names is back in place (the snapshot loaded,
    * the same Redis data set), so the blob records are as at the clean shutdown; false
    * when the cache dir must be walked instead. `pause` is awaited between batches.

@@ -125,6 +125,10 @@ export class EmbeddedIndex implements Index {
     if (queued) this.order[this.kindOf(id)].push(id)
   }
 
+  reserve(records: number): void {
+    this.table.reserve(records)
+  }
+
   async addBlobs(records: BlobRecord[]): Promise<number> {
     let added = 0
     for (const record of records) {

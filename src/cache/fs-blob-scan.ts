@@ -1,5 +1,5 @@
-import { readFileSync, stat as statCallback, statSync, type Stats } from 'node:fs'
-import { readdir, readFile } from 'node:fs/promises'
+import { readFileSync, stat as statCallback, statSync, type Dir, type Stats } from 'node:fs'
+import { opendir, readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
 import { hexPattern } from '../oci/digest.js'
@@ -40,6 +40,8 @@ const CACHED_STAT_MS = 0.2
  */
 const STATS_IN_FLIGHT = 32
 
+/** Directory entries read at a time by a listing (from the kernel's cache of them, at once). */
+const LISTING_BUFFER = 256
 /**
  * Stats in a batch handed to the caller when the thread pool does them: the caller adds
  * a batch's records and lets requests in, as after each slice of synchronous stats.
@@ -62,23 +64,61 @@ export async function* scanBlobTree(blobsDir: string): AsyncIterable<StoredBlob[
     const dirs = (await readdirIfAny(join(blobsDir, algorithm)))
       .sort()
       .map((prefix) => join(blobsDir, algorithm, prefix))
-    // Names alone: a Dirent per file is garbage, and the stat says what is a file. The next
-    // directory is listed (in the thread pool) while this one's files are stated.
-    const list = (dir: string | undefined) => (dir === undefined ? [] : readdir(dir).catch(() => []))
-    let next = list(dirs[0])
+    // The meta files of the next directory are listed (in the thread pool) while this one's
+    // files are stated.
+    let metas = metaNames(dirs[0])
     for (const [at, dir] of dirs.entries()) {
-      const names = await next
-      next = list(dirs[at + 1])
-      const metas = new Set(names.filter((name) => name.endsWith(META_SUFFIX)))
-      // Stray files (not named by a digest of their algorithm) are not blobs.
-      const files = names.filter((name) => hex.test(name))
-      yield* statAll(`${dir}/`, `${algorithm}:`, files, metas)
+      const known = await metas
+      metas = metaNames(dirs[at + 1])
+      const listing = await opendir(dir, { bufferSize: LISTING_BUFFER }).catch(() => undefined)
+      if (listing === undefined) continue
+      try {
+        yield* statAll(`${dir}/`, `${algorithm}:`, blobNames(listing, hex), known)
+      } finally {
+        await listing.close().catch(() => {})
+      }
     }
   }
 }
 
+/**
+ * The names of a directory's meta files: a first listing, kept only for those (one file in
+ * 25). The blobs' names are streamed by a second: a directory's worth of names (thousands
+ * at a million blobs) held while its files are stated outlived the young generation, and
+ * was as much garbage in the old one as the index's own records.
+ */
+async function metaNames(dir: string | undefined): Promise<Set<string>> {
+  if (dir === undefined) return new Set()
+  const names = await readdir(dir).catch(() => [])
+  return new Set(names.filter((name) => name.endsWith(META_SUFFIX)))
+}
+
+/** Names of blobs as the directory lists them. Stray files (not named by a digest of their algorithm) are not blobs. */
+function* blobNames(listing: Dir, hex: RegExp): Generator<string, void, number> {
+  for (let entry = listing.readSync(); entry !== null; entry = listing.readSync()) {
+    if (hex.test(entry.name)) yield entry.name
+  }
+}
+
+/**
+ * About how many blobs the tree holds: digests spread evenly over the prefix directories,
+ * so one of them counted, times their number (a million blobs: within 2%).
+ */
+export async function estimateBlobCount(blobsDir: string): Promise<number> {
+  let total = 0
+  for (const algorithm of await readdirIfAny(blobsDir)) {
+    const hex = hexPattern(algorithm)
+    const prefixes = await readdirIfAny(join(blobsDir, algorithm))
+    const sample = prefixes[Math.floor(prefixes.length / 2)]
+    if (hex === undefined || sample === undefined) continue
+    const names = await readdir(join(blobsDir, algorithm, sample)).catch(() => [])
+    total += names.filter((name) => hex.test(name)).length * prefixes.length
+  }
+  return total
+}
+
 /** Synchronously in slices while the inodes are cached, through the thread pool once they are not. */
-async function* statAll(dir: string, algorithm: string, names: string[], metas: Set<string>) {
+async function* statAll(dir: string, algorithm: string, names: Iterator<string>, metas: Set<string>) {
   const statNow = (name: string): StoredBlob | undefined => {
     const path = dir + name
     const info = statSync(path, { throwIfNoEntry: false })
@@ -96,21 +136,25 @@ async function* statAll(dir: string, algorithm: string, names: string[], metas: 
       return undefined
     }
   }
-  let at = 0
-  while (at < names.length) {
+  let cached = true
+  for (let name = names.next(); !name.done;) {
     const sliceStart = performance.now()
-    const first = at
+    let count = 0
     const found: StoredBlob[] = []
-    while (at < names.length && performance.now() - sliceStart < SLICE_MS) {
-      const blob = statNow(names[at++]!)
-      if (blob !== undefined) found.push(blob)
+    if (cached) {
+      for (; !name.done && performance.now() - sliceStart < SLICE_MS; name = names.next()) {
+        const blob = statNow(name.value)
+        count++
+        if (blob !== undefined) found.push(blob)
+      }
+      cached = (performance.now() - sliceStart) / count <= CACHED_STAT_MS
+    } else {
+      const batch: string[] = []
+      for (; !name.done && batch.length < BATCH_IN_FLIGHT; name = names.next()) batch.push(name.value)
+      const stated = await mapConcurrently(batch, STATS_IN_FLIGHT, statLater)
+      for (const blob of stated) if (blob !== undefined) found.push(blob)
     }
     yield found
-    if ((performance.now() - sliceStart) / (at - first) <= CACHED_STAT_MS) continue
-    for (; at < names.length; at += BATCH_IN_FLIGHT) {
-      const batch = await mapConcurrently(names.slice(at, at + BATCH_IN_FLIGHT), STATS_IN_FLIGHT, statLater)
-      yield batch.filter((blob) => blob !== undefined)
-    }
   }
 }
 

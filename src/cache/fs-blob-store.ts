@@ -5,7 +5,7 @@ import { mkdir, open, readFile, rm, stat, unlink, type FileHandle } from 'node:f
 import { join } from 'node:path'
 import { createDigester, parseDigest } from '../oci/digest.js'
 import type { BlobStore, BlobWriter, ExpectedBlob, OpenBlob, StoredBlob, WriterOptions } from './blob-store.js'
-import { META_SUFFIX, readMeta, scanBlobTree } from './fs-blob-scan.js'
+import { estimateBlobCount, META_SUFFIX, readMeta, scanBlobTree } from './fs-blob-scan.js'
 import { FsBlobWriter, throwAsDiskFull } from './fs-blob-writer.js'
 
 function isMissing(error: unknown): boolean {
@@ -118,9 +118,13 @@ export class FsBlobStore implements BlobStore {
     for await (const batch of this.scan()) yield* batch
   }
 
-  /** See scanBlobTree: a directory at a time, requests served in between. */
+  /** See scanBlobTree: a slice of a directory at a time, requests served in between. */
   scan(): AsyncIterable<StoredBlob[]> {
     return scanBlobTree(this.blobsDir)
+  }
+
+  estimateCount(): Promise<number> {
+    return estimateBlobCount(this.blobsDir)
   }
 }
 

@@ -69,6 +69,10 @@ export class MemoryCachedBlobStore implements BlobStore {
     return this.inner.list()
   }
 
+  async estimateCount(): Promise<number> {
+    return (await this.inner.estimateCount?.()) ?? 0
+  }
+
   scan(): AsyncIterable<StoredBlob[]> {
     return this.inner.scan()
   }

@@ -26,6 +26,8 @@ export interface ReconcileOptions {
 
 /** Records added at a time, then requests get a turn: a few milliseconds of work. */
 const ADD_CHUNK = 512
+/** Room made beyond the store's estimate of its blobs: an estimate a few percent short grows the tables once more. */
+const ESTIMATE_MARGIN = 1.03
 /** Records checked against the disk at a time when looking for records whose file is gone. */
 const DROP_BATCH = 1000
 /**
@@ -87,7 +89,10 @@ export async function reconcile(
   // The digests on disk, packed (a million take some 60 MB, for the walk's length only),
   // to find records whose file is gone. An index empty at the start has none: every
   // record it gets meanwhile comes from the walk or from a request that saw the file.
+  const expected = Math.ceil(((await store.estimateCount?.()) ?? 0) * ESTIMATE_MARGIN)
+  index.reserve?.(expected)
   const seen = (await index.stats()).blobs > 0 ? new BlobTable() : undefined
+  seen?.reserve(expected)
   const adds = new PendingAdds(index, report)
   for await (const batch of store.scan()) {
     options.signal?.throwIfAborted()
