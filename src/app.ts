@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { Registry } from 'prom-client'
 import type { Dispatcher } from 'undici'
+import { TokenSeal } from './auth/token-seal.js'
 import { TokenService } from './auth/token-service.js'
 import type { BlobStore } from './cache/blob-store.js'
 import type { Index } from './cache/cache-index.js'
@@ -282,6 +283,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       config.replica === undefined ? undefined : new PeerClient(peerDispatcher, config.replica.peerSecret, userAgent),
     log,
     now,
+    seal: TokenSeal.fromSecret(config.tokenSecret),
   })
   registerCacheGauges(registry, () => cacheFacts(config, index, mirror))
   registerUpstreamGauges(registry, () => upstreams.map(({ config: u, client }) => ({ name: u.name, client })))
