@@ -7,6 +7,8 @@ import type { LogFormat } from '../config/schema.js'
  */
 const REQUEST_FIELDS = ['method', 'url', 'status', 'outcome', 'ms'] as const
 
+const MAX_BUFFERED_LOG_BYTES = 16 * 1024 * 1024
+
 /** `auto` is pretty for a person at a terminal, JSON lines for a collector. */
 export function isPretty(format: LogFormat, stdoutIsTerminal: boolean): boolean {
   return format === 'pretty' || (format === 'auto' && stdoutIsTerminal)
@@ -36,7 +38,9 @@ export async function logOutput(
 ): Promise<Record<string, unknown>> {
   if (!pretty) {
     if (typeof destination !== 'number') return { stream: destination }
-    return { stream: pino.destination({ dest: destination, sync: false }) }
+    // A reader that stops (a stuck log collector) costs lines past the bound, never the
+    // mirror's memory or its serving.
+    return { stream: pino.destination({ dest: destination, sync: false, maxLength: MAX_BUFFERED_LOG_BYTES }) }
   }
   const { PinoPretty } = await import('pino-pretty')
   return {
