@@ -28,14 +28,16 @@ function auth(scheme: UpstreamScheme, beside: boolean, realmMode: 'mirror' | 'up
   })
 }
 
-t.test("the ping: a Basic default beside other upstreams announces the mirror's realm", async (t) => {
+t.test("the ping: a Basic or no-auth default beside other upstreams announces the mirror's realm", async (t) => {
   const anonymous = { kind: 'anonymous' } as const
   const cases: Array<[string, RegistryAuth, boolean, string | undefined]> = [
     ['Basic, alone', auth(BASIC, false), false, 'Basic realm="r"'],
     ['Basic, beside others', auth(BASIC, true), false, MIRROR_REALM],
     ['Basic, beside others, pinned by ns', auth(BASIC, true), true, 'Basic realm="r"'],
     ['Basic, beside others, realms left upstream', auth(BASIC, true, 'upstream'), false, 'Basic realm="r"'],
-    ['no auth, beside others', auth({ kind: 'none' }, true), false, undefined],
+    ['no auth, alone', auth({ kind: 'none' }, false), false, undefined],
+    ['no auth, beside others', auth({ kind: 'none' }, true), false, MIRROR_REALM],
+    ['no auth, beside others, pinned by ns', auth({ kind: 'none' }, true), true, undefined],
     ['token auth, beside others', auth(BEARER, true), false, `${MIRROR_REALM},service="svc"`],
   ]
   for (const [what, registry, pinned, expected] of cases) {

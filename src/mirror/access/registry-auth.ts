@@ -57,10 +57,12 @@ export class RegistryAuth {
    *
    * A ping names no repository, yet Docker and skopeo take the scheme it announces for
    * every upstream behind the mirror's address: Basic credentials sent everywhere would
-   * fail at a token-auth upstream. So when other upstreams are served `beside` this one,
-   * a ping not `pinned` to it by `ns` announces the mirror's realm instead of a Basic
-   * challenge; that endpoint serves every upstream (a Basic one's credentials come back
-   * sealed, see token).
+   * fail at a token-auth upstream, and after a 200 they send none at all, so a private
+   * image of another upstream could never be pulled. So when other upstreams are served
+   * `beside` this one, a ping not `pinned` to it by `ns` announces the mirror's realm
+   * instead of a Basic challenge or a 200; that endpoint serves every upstream (a Basic
+   * one's credentials come back sealed, a no-auth one's clients get a mirror-local
+   * token, see token).
    */
   async pingChallenge(
     credentials: ClientCredentials,
@@ -68,8 +70,9 @@ export class RegistryAuth {
     pinned = false,
   ): Promise<string | undefined> {
     const own = await this.ownPingChallenge(credentials, mirrorRealm)
-    const { beside, realmMode } = this.deps
-    if (!beside || pinned || realmMode === 'upstream' || own === undefined || findBearer(own) !== undefined) return own
+    const { beside, realmMode, upstream } = this.deps
+    if (!beside || pinned || realmMode === 'upstream' || credentials.kind === 'forward' || upstream.offline) return own
+    if (own !== undefined && findBearer(own) !== undefined) return own
     return formatChallenges([{ scheme: 'bearer', params: { realm: mirrorRealm } }])
   }
 
