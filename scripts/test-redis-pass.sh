@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 index_agnostic=(
-  bad-input basic-auth-upstream blob-ranges cache-dir-lock container-engines corrupt-upstream
+  bad-input basic-auth-beside-token basic-auth-docker basic-auth-upstream blob-ranges cache-dir-lock container-engines corrupt-upstream
   docker-auth-flow encoded-paths fuzz half-closed-requests hostile-requests hot-manifests
   log-format malformed-queries prometheus-dashboard redirects-and-chains schema1
   start-up-errors tls-engines tls-reload tls-serving tls-upstream unserved-registry
