@@ -69,9 +69,16 @@ export class HotManifests {
     const asked = this.asked(deps.mirror, request)
     if (asked === undefined) return false
     const { routed, repo, reference } = asked
-    const result = routed.upstream.manifests.peek(repo, reference, request.headers.accept, method === 'GET')
-    if (result === undefined) return false
-    response.writeHead(200, headersOf(result))
+    let result: ManifestResult | undefined
+    try {
+      result = routed.upstream.manifests.peek(repo, reference, request.headers.accept, method === 'GET')
+      if (result === undefined) return false
+      // Throws before anything is sent (a record the index took that no header can carry).
+      response.writeHead(200, headersOf(result))
+    } catch {
+      // Nothing was sent: the routes answer, and say what went wrong in their words.
+      return false
+    }
     response.end(result.body)
     this.#answered++
     const upstream = routed.upstream.name
