@@ -1,8 +1,10 @@
 import { statfs } from 'node:fs/promises'
+import { createServer, type RequestListener } from 'node:http'
 import { join } from 'node:path'
 import fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { Registry } from 'prom-client'
 import type { Dispatcher } from 'undici'
+import { TokenSeal } from './auth/token-seal.js'
 import { TokenService } from './auth/token-service.js'
 import type { BlobStore } from './cache/blob-store.js'
 import type { Index } from './cache/cache-index.js'
@@ -13,6 +15,7 @@ import { openIndex } from './cache/open-index.js'
 import { alone } from './cache/peers.js'
 import type { Config, UpstreamConfig } from './config/schema.js'
 import { describeProxy, proxyRoute, type ProxyRoute } from './http/proxy-route.js'
+import { withFastifyTimeouts } from './http/server-timeouts.js'
 import { REDACTED_PATHS, type Logger } from './logger.js'
 import { mirrorTelemetry, upstreamObserver } from './metrics/adapters.js'
 import {
@@ -32,7 +35,8 @@ import { registerTokenRoutes } from './server/auth-routes.js'
 import { registerHealthRoutes } from './server/health-routes.js'
 import { refuseWhileClosing } from './server/closing-refusal.js'
 import { registerPeerRoutes } from './server/peer-routes.js'
-import { installRequestRecord, type PullCounter } from './server/request-record.js'
+import { HotManifests } from './server/hot-manifests.js'
+import { installRequestRecord, nextRequestId, requestRecorder, type PullCounter } from './server/request-record.js'
 import { installRouting } from './server/routing.js'
 import { installQueryCheck } from './server/query-check.js'
 import { registerPullRoutes, type CountSent } from './server/pull-routes.js'
@@ -80,6 +84,8 @@ export interface App {
   registry: Registry
   /** With TLS: reads the certificate files again for new connections (SIGHUP); false if they would not do. */
   reloadTls: (() => Promise<boolean>) | undefined
+  /** The cached manifests answered before fastify. */
+  hot: HotManifests
 }
 
 /** What the upstreams share: the agents (direct, one per proxy), the pooled blob transport. */
@@ -154,12 +160,25 @@ const noSchemaCompilers: FastifyServerOptions['schemaController'] = {
   },
 }
 
-/** The main listener serves HTTPS when a certificate is configured; /metrics' own never does. */
-function serverOptions(config: Config, overrides: AppOverrides, https?: HttpsServing): FastifyServerOptions {
+/**
+ * The main listener serves HTTPS when a certificate is configured, and answers cached
+ * manifests before fastify (`hot`); /metrics' own listener does neither.
+ */
+function serverOptions(
+  config: Config,
+  overrides: AppOverrides,
+  main?: { https: HttpsServing | undefined; hot: HotManifests },
+): FastifyServerOptions {
+  const serverFactory = (handler: RequestListener, options: Record<string, unknown>) => {
+    const listener = main === undefined ? handler : main.hot.front(handler)
+    if (main?.https !== undefined) return main.https.factory(listener, options)
+    return withFastifyTimeouts(createServer(listener), options)
+  }
   return {
     ...loggerOption(config, overrides.logger),
     schemaController: noSchemaCompilers,
-    ...(https === undefined ? {} : { serverFactory: https.factory }),
+    serverFactory,
+    genReqId: nextRequestId,
     // On close, kept-alive connections with no request in flight go at once.
     forceCloseConnections: 'idle',
     // One line per request comes from installRequestRecord, with the cache outcome in it.
@@ -222,7 +241,8 @@ function pullCounter(mirror: Mirror, count: (repository: string) => void): PullC
  */
 export async function buildApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
   const https = config.tls === undefined ? undefined : await HttpsServing.open(config.tls)
-  const server = fastify(serverOptions(config, overrides, https))
+  const hot = new HotManifests()
+  const server = fastify(serverOptions(config, overrides, { https, hot }))
   answerHalfClosedClients(server.server)
   const log: Logger = server.log
   if (https !== undefined) log.info({ certificate: https.facts }, 'serving HTTPS')
@@ -300,6 +320,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       config.replica === undefined ? undefined : new PeerClient(peerDispatcher, config.replica.peerSecret, userAgent),
     log,
     now,
+    seal: TokenSeal.fromSecret(config.tokenSecret),
   })
   registerCacheGauges(registry, () => cacheFacts(config, index, mirror))
   registerUpstreamGauges(registry, () => upstreams.map(({ config: u, client }) => ({ name: u.name, client })))
@@ -311,7 +332,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   refuseWhileClosing(server)
   const pulled =
     config.metricsTopRepositories > 0 ? registerTopRepositories(registry, config.metricsTopRepositories) : undefined
-  installRequestRecord(server, metrics, pulled && pullCounter(mirror, pulled))
+  const recorder = requestRecorder(metrics, log, pulled && pullCounter(mirror, pulled))
+  installRequestRecord(server, recorder)
   const health = { registry, index, cacheDir: config.cacheDir, reconcile: () => catchUp.state }
   registerHealthRoutes(server, health)
   // Set early so that it also goes out on blob responses, which bypass onSend.
@@ -324,6 +346,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const countSent: CountSent = (source, bytes, upstream) => metrics.sentBytes.inc({ source, upstream }, bytes)
   const forward = await registerForwarding(server, mirror, realm, forwardingDispatcher(agents, config.upstreams))
   registerPullRoutes(server, { realm, forward, countSent })
+  hot.start({ mirror, record: recorder, countSent })
+  // From the first moment of closing, what arrives is refuseWhileClosing's.
+  server.addHook('preClose', async () => hot.stop())
   registerTokenRoutes(server, mirror)
   if (config.replica !== undefined) registerPeerRoutes(server, mirror, config.replica.peerSecret, countSent)
   const metricsServer = config.metricsListen === undefined ? undefined : fastify(serverOptions(config, overrides))
@@ -339,5 +364,5 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     pooled.close()
   })
   const reloadTls = https === undefined ? undefined : () => https.reload(log)
-  return { server, metricsServer, mirror, store, index, catchUp, registry, reloadTls }
+  return { server, metricsServer, mirror, store, index, catchUp, registry, reloadTls, hot }
 }

@@ -113,6 +113,15 @@ export interface Index {
   restoreState(token: string, pause: () => Promise<void>): Promise<boolean>
   /** Resolves when the index answers; rejects when it cannot be reached. */
   ping(): Promise<void>
+  /**
+   * The peeks answer at once from what this process holds, and only an index whose memory
+   * is the truth has them (the embedded one; Redis may hold newer facts another replica
+   * wrote). Undefined when the record is absent or not loaded yet. Each has the effects
+   * of the lookup it stands for (a tag or verdict read counts as a use).
+   */
+  peekBlob?(digest: string): Readonly<BlobRecord> | undefined
+  peekTag?(key: TagKey): Readonly<TagRecord> | undefined
+  peekVerdict?(upstream: string, repo: string): Readonly<Verdict> | undefined
   /** Flushes what is batched and releases connections and files. */
   close(): Promise<void>
 }

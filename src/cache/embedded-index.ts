@@ -106,6 +106,10 @@ export class EmbeddedIndex implements Index {
   }
 
   async getBlob(digest: string): Promise<BlobRecord | undefined> {
+    return this.peekBlob(digest)
+  }
+
+  peekBlob(digest: string): BlobRecord | undefined {
     const id = this.table.find(digest)
     return id < 0 ? undefined : this.record(id, digest)
   }
@@ -216,6 +220,14 @@ export class EmbeddedIndex implements Index {
 
   getTag(key: TagKey): Promise<TagRecord | undefined> {
     return this.facts.getTag(key)
+  }
+
+  peekTag(key: TagKey): Readonly<TagRecord> | undefined {
+    return this.facts.peekTag(key)
+  }
+
+  peekVerdict(upstream: string, repo: string): Readonly<Verdict> | undefined {
+    return this.facts.peekVerdict(upstream, repo)
   }
 
   putTag(key: TagKey, record: TagRecord): Promise<void> {

@@ -27,10 +27,17 @@ export type Facts = Pick<
  * learnt here too, for when Redis cannot answer (see write-through-index.ts).
  */
 export class FactJournals implements Facts {
+  /** The journals once replayed, for the peeks, which do not wait. */
+  #tagsLoaded: Journal<TagRecord> | undefined
+  #verdictsLoaded: Journal<Verdict> | undefined
+
   private constructor(
     private readonly tags: Promise<Journal<TagRecord>>,
     private readonly verdicts: Promise<Journal<Verdict>>,
-  ) {}
+  ) {
+    tags.then((journal) => (this.#tagsLoaded = journal)).catch(() => {})
+    verdicts.then((journal) => (this.#verdictsLoaded = journal)).catch(() => {})
+  }
 
   /**
    * The journals are replayed in the background (40,000 tag mappings take a second on a
@@ -52,6 +59,10 @@ export class FactJournals implements Facts {
   async getTag(key: TagKey): Promise<TagRecord | undefined> {
     const record = (await this.tags).get(tagKeyString(key))
     return record === undefined ? undefined : { ...record }
+  }
+
+  peekTag(key: TagKey): Readonly<TagRecord> | undefined {
+    return this.#tagsLoaded?.get(tagKeyString(key))
   }
 
   async putTag(key: TagKey, record: TagRecord): Promise<void> {
@@ -78,6 +89,10 @@ export class FactJournals implements Facts {
   async getVerdict(upstream: string, repo: string): Promise<Verdict | undefined> {
     const verdict = (await this.verdicts).get(verdictKey(upstream, repo))
     return verdict === undefined ? undefined : { ...verdict }
+  }
+
+  peekVerdict(upstream: string, repo: string): Readonly<Verdict> | undefined {
+    return this.#verdictsLoaded?.get(verdictKey(upstream, repo))
   }
 
   async putVerdict(upstream: string, repo: string, verdict: Verdict): Promise<void> {

@@ -102,6 +102,13 @@ export const OPTIONS = [
     description: 'shared secret replicas present on their internal route',
   },
   {
+    key: 'tokenSecret',
+    env: 'MIRROR_TOKEN_SECRET',
+    flag: '--token-secret <secret>',
+    description:
+      "key of the tokens that carry a Basic-auth upstream's client credentials; replicas behind one address need the same (random per process when unset)",
+  },
+  {
     key: 'logLevel',
     env: 'MIRROR_LOG_LEVEL',
     flag: '--log-level <level>',

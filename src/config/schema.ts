@@ -92,6 +92,7 @@ const fieldsSchema = z
     cacheLowWatermark: z.coerce.number().gt(0).max(1).default(optionOf('cacheLowWatermark').default),
     advertiseUrl: z.string().transform(parseHttpUrl).optional(),
     peerSecret: z.string().min(16, 'must be at least 16 characters').optional(),
+    tokenSecret: z.string().min(16, 'must be at least 16 characters').optional(),
     logLevel: z.enum(LOG_LEVELS).default(optionOf('logLevel').default),
     tagTtl: seconds(TAG_TTL_MAX).default(optionOf('tagTtl').default),
     defaultNamespace: namespaceSchema.optional(),
@@ -167,6 +168,8 @@ function settingsOf(s: Settings) {
       s.tlsCert === undefined || s.tlsKey === undefined
         ? undefined
         : { certFile: resolve(s.tlsCert), keyFile: resolve(s.tlsKey) },
+    /** Keys the sealed tokens (see TokenSeal); a random key per process when unset. */
+    tokenSecret: s.tokenSecret,
     shutdownGraceSeconds: s.shutdownGrace,
     logFormat: s.logFormat,
     /** Every upstream is offline (each upstream's own `offline` says so too). */

@@ -2,6 +2,7 @@ import type { BlobStore } from '../cache/blob-store.js'
 import type { Index } from '../cache/cache-index.js'
 import { errors } from '../errors.js'
 import type { TokenRequest } from '../auth/token-relay.js'
+import type { TokenSeal } from '../auth/token-seal.js'
 import { requestRepositories } from '../auth/token-scope.js'
 import { routeOf } from '../oci/upstream-route.js'
 import { BlobCache } from './blobs/blob-cache.js'
@@ -32,6 +33,8 @@ export interface MirrorDeps {
   peerClient: PeerClient | undefined
   log: Logger
   now: () => number
+  /** Seals Basic upstreams' client credentials into tokens; one key for every upstream. */
+  seal: TokenSeal
 }
 
 /** An upstream a request is for, and the repository name inside it (before the default namespace). */
@@ -99,6 +102,8 @@ export class Mirror {
       userAgent: deps.userAgent,
       cacheGrew,
       now,
+      seal: deps.seal,
+      several: deps.upstreams.length > 1,
     }
     for (const parts of deps.upstreams) this.byName.set(parts.config.name, new UpstreamMirror(parts, shared))
     const first = deps.upstreams[0]

@@ -1,4 +1,5 @@
 import type { Dispatcher } from 'undici'
+import type { TokenSeal } from '../auth/token-seal.js'
 import type { BlobStore } from '../cache/blob-store.js'
 import type { Index } from '../cache/cache-index.js'
 import type { UpstreamConfig } from '../config/schema.js'
@@ -37,6 +38,9 @@ export interface SharedParts {
   userAgent: string
   cacheGrew: () => void
   now: () => number
+  seal: TokenSeal
+  /** Several upstreams are served behind one address. */
+  several: boolean
 }
 
 /**
@@ -86,7 +90,10 @@ export class UpstreamMirror {
     this.tags = new TagListService(upstream, verdicts)
     this.referrers = new ReferrersService(upstream, verdicts)
     this.auth = new RegistryAuth({
+      name: config.name,
       upstream,
+      seal: shared.seal,
+      beside: shared.several,
       dispatcher: own.dispatcher,
       realmMode: shared.realmMode,
       timeoutMs: shared.upstreamTimeoutMs,

@@ -2,9 +2,9 @@ import replyFrom from '@fastify/reply-from'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher } from 'undici'
-import { forwardableAuthorization } from '../auth/client-credentials.js'
 import { UpstreamOfflineError } from '../errors.js'
 import type { Mirror, Routed } from '../mirror/mirror.js'
+import type { UpstreamMirror } from '../mirror/upstream-mirror.js'
 import { parseApiPath, repositoryOf } from '../oci/api-path.js'
 import type { Forward } from './pull-routes.js'
 import type { Realm } from './realm.js'
@@ -15,16 +15,15 @@ import { routedOf } from './routing.js'
 const WRITE_METHODS = ['DELETE', 'PATCH', 'POST', 'PUT', 'OPTIONS']
 
 /**
- * Client headers as they go upstream: a mirror-local token is the mirror's own and stays
- * here, and headers about the client's connection to the mirror stay with it (the mirror
+ * Client headers as they go to `upstream`: the mirror's own tokens stay here (a sealed
+ * one goes as the Basic credentials it holds, to the upstream it was minted for only),
+ * and headers about the client's connection to the mirror stay with it (the mirror
  * answered `Expect: 100-continue` itself; undici refuses to send any of these).
  */
-function upstreamRequestHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
-  const { expect: _e, upgrade: _u, 'keep-alive': _k, 'proxy-connection': _p, ...rest } = headers
-  const authorization = forwardableAuthorization(headers.authorization)
-  if (authorization === headers.authorization) return rest
-  const { authorization: _dropped, ...others } = rest
-  return others
+function upstreamRequestHeaders(headers: IncomingHttpHeaders, upstream: UpstreamMirror): IncomingHttpHeaders {
+  const { expect: _e, upgrade: _u, 'keep-alive': _k, 'proxy-connection': _p, authorization: _a, ...rest } = headers
+  const credentials = upstream.auth.credentials(headers.authorization)
+  return credentials.kind === 'forward' ? { ...rest, authorization: credentials.authorization } : rest
 }
 
 /** A raw query string without its `ns` parameters, the others kept byte for byte. */
@@ -111,7 +110,7 @@ export async function registerForwarding(
                 : Promise.resolve()
               void forget.then(() => relayAnswer(request, reply, response))
             },
-      rewriteRequestHeaders: (_request, headers) => upstreamRequestHeaders(headers),
+      rewriteRequestHeaders: (_request, headers) => upstreamRequestHeaders(headers, routed.upstream),
       rewriteHeaders: (headers) => {
         const out = { ...headers }
         if (typeof out.location === 'string') out.location = clientLocation(out.location, routed.upstream.url, prefix)

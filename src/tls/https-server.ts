@@ -1,9 +1,8 @@
 import type { RequestListener } from 'node:http'
 import { createServer, type Server } from 'node:https'
+import { withFastifyTimeouts } from '../http/server-timeouts.js'
 import type { Logger } from '../logger.js'
 import { readCertificate, type Certificate, type CertificateFacts, type TlsFiles } from './certificate.js'
-
-const timeout = (value: unknown): number => (typeof value === 'number' ? value : 0)
 
 /**
  * The main listener over TLS: the server made to present the certificate, and the reload
@@ -35,9 +34,7 @@ export class HttpsServing {
    */
   readonly factory = (handler: RequestListener, options: Record<string, unknown>): Server => {
     const server = createServer({ ...this.initial.context, ALPNProtocols: ['http/1.1'] }, handler)
-    server.keepAliveTimeout = timeout(options.keepAliveTimeout)
-    server.requestTimeout = timeout(options.requestTimeout)
-    server.setTimeout(timeout(options.connectionTimeout))
+    withFastifyTimeouts(server, options)
     this.#server = server
     return server
   }

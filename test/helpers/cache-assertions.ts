@@ -39,3 +39,22 @@ export async function filesUnder(cacheDir: string): Promise<string[]> {
   }
   return files.sort()
 }
+
+/**
+ * Nothing of a private image passed through from `registry` is kept: no manifest or blob
+ * on disk or in the index, no tag mapping, and a private verdict.
+ */
+export async function assertPrivateImageNotStored(
+  t: Test,
+  mirror: RunningMirror,
+  registry: string,
+  image: { repo: string; tag: string; digest: string; blobs: Array<{ digest: string }> },
+): Promise<void> {
+  await mirror.app.mirror.blobs.settled()
+  for (const digest of [image.digest, ...image.blobs.map((b) => b.digest)]) {
+    t.equal(await mirror.app.store.stat(digest), undefined, `${digest.slice(0, 19)}… not on disk`)
+    t.equal(await mirror.app.index.getBlob(digest), undefined, `${digest.slice(0, 19)}… not in the index`)
+  }
+  t.same(await mirror.app.index.findTags(registry, image.repo, image.tag), [], 'no tag mapping')
+  t.match(await mirror.app.index.getVerdict(registry, image.repo), { isPublic: false }, 'private to nobody')
+}

@@ -73,6 +73,10 @@ export interface Dockerd {
   readonly socket: string
   /** `docker pull`, with `auth` as the user's saved Docker Hub login when given. */
   pull(image: string, auth?: Credentials): Promise<{ stdout: string; stderr: string }>
+  /** `docker login` to a registry (the mirror by its host:port), saved apart from `pull`'s logins. */
+  login(server: string, auth: Credentials): Promise<{ stdout: string; stderr: string }>
+  /** `docker pull` with what `login` saved for that user. */
+  pullLoggedIn(image: string, auth: Credentials): Promise<{ stdout: string; stderr: string }>
   /** The digest Docker recorded for a pulled image (its RepoDigests entry). */
   repoDigest(image: string): Promise<string>
   close(): Promise<void>
@@ -267,6 +271,12 @@ export async function startDockerd(
       )
       return docker(['pull', image], configDir)
     },
+    login: async (server, auth) => {
+      const configDir = join(dir.path, `logged-in-${auth.user}`)
+      await mkdir(configDir, { recursive: true })
+      return docker(['login', '--username', auth.user, '--password', auth.password, server], configDir)
+    },
+    pullLoggedIn: (image, auth) => docker(['pull', image], join(dir.path, `logged-in-${auth.user}`)),
     repoDigest: async (image) => {
       const { stdout } = await docker(['image', 'inspect', '--format', '{{index .RepoDigests 0}}', image])
       return stdout.trim().slice(stdout.trim().indexOf('@') + 1)

@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
+import { entry } from './cli.js'
 import { freePort } from './ports.js'
 import { startService, type ServiceProcess } from './service-process.js'
 
@@ -55,7 +56,7 @@ export async function spawnMirror(args: string[], env: NodeJS.ProcessEnv = {}): 
   const port = await freePort()
   const service = await startService(
     process.execPath,
-    ['--import', 'tsx', 'src/main.ts', '--listen', `127.0.0.1:${port}`, '--log-format', 'json', ...args],
+    entry(['--listen', `127.0.0.1:${port}`, '--log-format', 'json', ...args]),
     { cwd: root, env: { ...withoutProxies(process.env), ...env }, ready: /registry mirror ready/ },
   )
   const exit = exitOf(service.proc)

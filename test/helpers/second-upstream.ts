@@ -1,9 +1,11 @@
 import { execFile } from 'node:child_process'
 import { cp } from 'node:fs/promises'
 import { promisify } from 'node:util'
+import type { Test } from 'tap'
 import { request } from 'undici'
 import { OciLayoutWriter, sha256 } from './oci-layout.js'
 import { startRegistry, type Registry } from './registry.js'
+import { writeHtpasswd } from './htpasswd.js'
 import { ACCEPT_ALL, cachedTemplate } from './seeded-images.js'
 import { makeTempDir } from './temp-dir.js'
 
@@ -98,4 +100,16 @@ export async function startSecondUpstream(options: { htpasswd?: string } = {}): 
       await storage.remove()
     },
   }
+}
+
+/** The second upstream with Basic auth for `users` (htpasswd), torn down with the test. */
+export async function startBasicSecondUpstream(
+  t: Test,
+  users: Array<{ user: string; password: string }>,
+): Promise<SecondUpstream> {
+  const htpasswd = await writeHtpasswd(users)
+  t.teardown(htpasswd.remove)
+  const second = await startSecondUpstream({ htpasswd: htpasswd.file })
+  t.teardown(() => second.close())
+  return second
 }

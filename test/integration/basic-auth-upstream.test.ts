@@ -6,11 +6,16 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { ALICE, BOB, basic } from '../helpers/credentials.js'
-import { writeHtpasswd } from '../helpers/htpasswd.js'
+import { assertPrivateImageNotStored } from '../helpers/cache-assertions.js'
 import { http, sha256 } from '../helpers/http.js'
 import { startMirror, type RunningMirror } from '../helpers/mirror.js'
 import { BASIC_REALM, settledAccessLog } from '../helpers/registry.js'
-import { SECOND_NAME, startSecondUpstream, type PlainImage, type SecondUpstream } from '../helpers/second-upstream.js'
+import {
+  SECOND_NAME,
+  startBasicSecondUpstream,
+  type PlainImage,
+  type SecondUpstream,
+} from '../helpers/second-upstream.js'
 import { ACCEPT_ALL } from '../helpers/seeded-images.js'
 import { skopeoCopy, verifyDirLayout } from '../helpers/skopeo.js'
 import { makeTempDir } from '../helpers/temp-dir.js'
@@ -20,13 +25,7 @@ import { startUpstream } from '../helpers/upstream.js'
 const MIRROR_BOT = { user: 'mirror-bot', password: 'mirror-bot-secret' }
 const CHALLENGE = new RegExp(`^Basic realm="${BASIC_REALM}"$`, 'i')
 
-async function startBasicUpstream(t: Test): Promise<SecondUpstream> {
-  const htpasswd = await writeHtpasswd([ALICE, MIRROR_BOT])
-  t.teardown(htpasswd.remove)
-  const second = await startSecondUpstream({ htpasswd: htpasswd.file })
-  t.teardown(() => second.close())
-  return second
-}
+const startBasicUpstream = (t: Test) => startBasicSecondUpstream(t, [ALICE, MIRROR_BOT])
 
 /** The Basic upstream alone, as the default. */
 async function startBasicDefault(t: Test): Promise<{ second: SecondUpstream; mirror: RunningMirror }> {
@@ -37,15 +36,8 @@ async function startBasicDefault(t: Test): Promise<{ second: SecondUpstream; mir
 }
 
 /** Nothing of the image on disk or in the index, and a private verdict. */
-async function assertNothingStored(t: Test, mirror: RunningMirror, image: PlainImage): Promise<void> {
-  await mirror.app.mirror.blobs.settled()
-  for (const digest of [image.digest, ...image.blobs.map((b) => b.digest)]) {
-    t.equal(await mirror.app.store.stat(digest), undefined, `${digest.slice(0, 19)}… not on disk`)
-    t.equal(await mirror.app.index.getBlob(digest), undefined, `${digest.slice(0, 19)}… not in the index`)
-  }
-  t.same(await mirror.app.index.findTags(SECOND_NAME, image.repo, image.tag), [], 'no tag mapping')
-  t.match(await mirror.app.index.getVerdict(SECOND_NAME, image.repo), { isPublic: false }, 'private to nobody')
-}
+const assertNothingStored = (t: Test, mirror: RunningMirror, image: PlainImage) =>
+  assertPrivateImageNotStored(t, mirror, SECOND_NAME, image)
 
 async function assertChallenged(t: Test, url: string, headers: Record<string, string>, what: string) {
   const answer = await http(url, { headers: { ...headers, accept: ACCEPT_ALL } })

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { describeBlob, makeCache } from '../../bench/make-cache.js'
+import { entry } from '../helpers/cli.js'
 import { download, http, json } from '../helpers/http.js'
 import { freePort } from '../helpers/ports.js'
 import { startService } from '../helpers/service-process.js'
@@ -23,7 +24,7 @@ const withRedis = process.env.MIRROR_TEST_INDEX === 'redis'
 /** The real entry point in its own process, so it can die the way processes die. */
 async function spawnMirror(upstream: string, cacheDir: string, redis: RedisServer | undefined) {
   const port = await freePort()
-  const args = ['--import', 'tsx', 'src/main.ts', '--upstream', upstream, '--cache-dir', cacheDir]
+  const args = entry(['--upstream', upstream, '--cache-dir', cacheDir])
   if (redis !== undefined) args.push('--redis-url', redis.url)
   const service = await startService(process.execPath, [...args, '--listen', `127.0.0.1:${port}`], {
     cwd: root,

@@ -3,6 +3,7 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { stripVTControlCharacters } from 'node:util'
 import t, { type Test } from 'tap'
+import { entry } from '../helpers/cli.js'
 import { makeTempDir } from '../helpers/temp-dir.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -17,9 +18,7 @@ async function run(t: Test, flags: string[], terminal: boolean): Promise<{ code:
   t.teardown(cache.remove)
   const mirror = [
     process.execPath,
-    '--import',
-    'tsx',
-    'src/main.ts',
+    ...entry([]),
     '--listen',
     '127.0.0.1:0',
     '--upstream',

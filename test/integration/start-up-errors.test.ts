@@ -4,6 +4,7 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { entry } from '../helpers/cli.js'
 import { makeTempDir } from '../helpers/temp-dir.js'
 import { makeTestCa } from '../helpers/tls-ca.js'
 
@@ -12,7 +13,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url))
 /** The real entry point, run to its exit: its code and what it told the operator. */
 async function start(args: string[]): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
+    const child = execFile(process.execPath, entry(args), {
       cwd: root,
       timeout: 20_000,
     })

@@ -71,11 +71,13 @@ t.test(
     })
     t.teardown(() => mirror.close())
 
-    t.equal(
-      (await http(`${mirror.url}/v2/`)).status,
-      200,
-      'the ping answers for the default upstream: it wants no auth',
-    )
+    // After a 200, Docker and skopeo never send credentials: the ping must send them to
+    // the mirror's realm, which serves every upstream, or no private image of the token
+    // upstream could be pulled.
+    const defaultPing = await http(`${mirror.url}/v2/`)
+    t.equal(defaultPing.status, 401, 'the ping announces a realm, though the default wants no auth')
+    t.equal(findBearer(defaultPing.headers['www-authenticate'])?.realm, `${mirror.url}/token`)
+    t.equal((await http(`${mirror.url}/v2/?ns=${SECOND_NAME}`)).status, 200, 'a ping naming the default: 200')
     const ping = await http(`${mirror.url}/v2/?ns=registry.test`)
     t.equal(ping.status, 401, "a ping naming the token upstream gets that upstream's challenge")
     t.equal(findBearer(ping.headers['www-authenticate'])?.realm, `${mirror.url}/token/registry.test`)
@@ -100,5 +102,18 @@ t.test(
     const unknown = await http(`${mirror.url}/token/quay.io?scope=repository:x:pull`)
     t.equal(unknown.status, 404, 'a realm for a registry the mirror does not serve')
     t.match(JSON.parse(unknown.body.toString()), { errors: [{ code: 'NAME_UNKNOWN' }] })
+
+    // As a client does it, from the ping on: skopeo with credentials pulls the private
+    // image by the token upstream's prefix, and the default's public one without any.
+    const dir = await makeTempDir('private-pull')
+    t.teardown(dir.remove)
+    await skopeoCopy(`${mirror.host}/registry.test/${secret.repo}:1`, join(dir.path, 'private'), [
+      '--src-creds',
+      `${ALICE.user}:${ALICE.password}`,
+    ])
+    t.equal(sha256(await readFile(join(dir.path, 'private', 'manifest.json'))), secret.digest, 'skopeo: private')
+    const plain = second.fixture.small
+    await skopeoCopy(`${mirror.host}/${plain.repo}:${plain.tag}`, join(dir.path, 'public'))
+    t.equal(sha256(await readFile(join(dir.path, 'public', 'manifest.json'))), plain.digest, 'skopeo: public')
   },
 )

@@ -4,6 +4,7 @@ import { formatChallenges, parseWwwAuthenticate, rewriteBearerRealm } from '../.
 import { RegistryAuth } from '../../src/mirror/access/registry-auth.js'
 import type { UpstreamScheme } from '../../src/upstream/upstream-client.js'
 import { Agent } from 'undici'
+import { TokenSeal } from '../../src/auth/token-seal.js'
 import { ignoreUpstream } from '../../src/http/upstream-observer.js'
 
 t.test('upstream challenges are rewritten to name the mirror, the rest kept', async (t) => {
@@ -28,10 +29,16 @@ t.test('client credentials: forwarded as they are, except a mirror-local token',
   t.same(classifyAuthorization(`bearer ${issueMirrorLocalToken()}`), { kind: 'anonymous' })
 })
 
+/** The upstream is never asked in these tests: none of them carries Basic credentials to check. */
+const notAsked = () => Promise.reject(new Error('the upstream was asked'))
+
 t.test('the ping: 200 without token auth or with credentials, else a challenge naming a reachable realm', async (t) => {
   const auth = (scheme: UpstreamScheme, realmMode: 'mirror' | 'upstream' = 'mirror', offline = false) =>
     new RegistryAuth({
-      upstream: { authScheme: async () => scheme, offline },
+      name: 'registry.example',
+      upstream: { authScheme: async () => scheme, offline, send: notAsked },
+      seal: TokenSeal.fromSecret(undefined),
+      beside: false,
       dispatcher: new Agent(),
       realmMode,
       timeoutMs: 1000,

@@ -135,6 +135,20 @@ t.test('cache bounds and replica settings', async (t) => {
   t.equal(loadConfig({ env: { MIRROR_REDIS_TIMEOUT_MS: '250' } }).redisTimeoutMs, 250)
 })
 
+t.test('tokenSecret: unset by default, at least 16 characters, never repeated in an error', async (t) => {
+  t.equal(loadConfig().tokenSecret, undefined)
+  t.equal(loadConfig({ env: { MIRROR_TOKEN_SECRET: 'b'.repeat(32) } }).tokenSecret, 'b'.repeat(32))
+  t.equal(loadConfig({ flags: { tokenSecret: 'c'.repeat(16) } }).tokenSecret, 'c'.repeat(16))
+  const short = 'short-secret'
+  try {
+    loadConfig({ env: { MIRROR_TOKEN_SECRET: short } })
+    t.fail('a short secret loaded')
+  } catch (e) {
+    t.match((e as Error).message, /tokenSecret.*at least 16/)
+    t.notOk((e as Error).message.includes(short), 'the value is not in the message')
+  }
+})
+
 t.test("the upstream's name: Docker Hub's, its host[:port], or the one given", async (t) => {
   for (const url of ['https://registry-1.docker.io', 'https://index.docker.io/', 'https://docker.io']) {
     t.equal(loadConfig({ flags: { upstream: url } }).upstream.name, 'docker.io', url)

@@ -1,8 +1,12 @@
+import { execFile } from 'node:child_process'
 import { Writable } from 'node:stream'
+import { promisify } from 'node:util'
 import { pino } from 'pino'
 import t from 'tap'
 import { REDACTED_PATHS } from '../../src/logger.js'
 import { isPretty, logOutput, messageOf } from '../../src/serve/log-output.js'
+
+const run = promisify(execFile)
 
 t.test('auto is pretty on a terminal only; pretty and json are what they say', async (t) => {
   const table: Array<[Parameters<typeof isPretty>[0], boolean, boolean]> = [
@@ -30,8 +34,24 @@ t.test('a request line says what was asked and how it went; other messages stay 
   t.equal(messageOf({ msg: 'registry mirror ready', method: 'x' }, 'msg'), 'registry mirror ready')
 })
 
-t.test('JSON adds nothing to the logger; pretty lines keep redaction', async (t) => {
-  t.same(await logOutput(false), {})
+t.test('JSON lines written asynchronously still all reach stdout when the process exits at once', async (t) => {
+  const script = [
+    "import { pino } from 'pino'",
+    `import { logOutput } from ${JSON.stringify(new URL('../../src/serve/log-output.ts', import.meta.url).href)}`,
+    'const { stream } = await logOutput(false)',
+    'const log = pino({}, stream)',
+    "for (let i = 0; i < 5000; i++) log.info({ i }, 'request')",
+    'process.exit(0)',
+  ].join('\n')
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    maxBuffer: 64 << 20,
+  })
+  const lines = stdout.trimEnd().split('\n')
+  t.equal(lines.length, 5000, 'every line')
+  t.same((JSON.parse(lines.at(-1)!) as { i: number }).i, 4999, 'the last one too')
+})
+
+t.test('pretty lines keep redaction', async (t) => {
   let written = ''
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {

@@ -68,6 +68,17 @@ export class AccessVerdicts {
     }
   }
 
+  /**
+   * The access decide() would find this instant without waiting or asking: a verdict the
+   * index holds in memory and still within its TTL; undefined otherwise.
+   */
+  peek(repo: string): Access | undefined {
+    const { index, upstreamName, ttlMs, now } = this.deps
+    const known = index.peekVerdict?.(upstreamName, repo)
+    if (known === undefined || now() - known.checkedAt >= ttlMs) return undefined
+    return known.isPublic ? 'public' : 'private'
+  }
+
   /** A verdict for what the cache never holds (tag lists, referrers): without one, why there is none. */
   async check(ctx: RequestContext, repo: string, probe: Probe): Promise<Access> {
     const decision = await this.decide(ctx, repo, probe)

@@ -52,6 +52,10 @@ export interface ManifestServiceDeps {
 
 const MIRROR: UpstreamAuth = { kind: 'mirror' }
 
+function hit(digest: string, mediaType: string, size: number): ManifestResult {
+  return { digest, mediaType, size, outcome: 'hit', private: false }
+}
+
 /**
  * Manifests of public repositories: by digest they are immutable and served from the cache; a tag resolves to
  * a digest through a mapping kept per kind of client, re-checked with a HEAD once older
@@ -97,6 +101,39 @@ export class ManifestService {
     // The bytes as cached, with the type and length they were stored with.
     const stored = await this.byDigest(ctx, repo, parseKnownDigest(record.digest), true)
     return { ...head, mediaType: stored.mediaType, size: stored.size, body: stored.body }
+  }
+
+  /**
+   * The answer get() gives for a cached public manifest, when everything it rests on is
+   * known this instant: a fresh public verdict, a fresh tag mapping, the manifest's record
+   * and, for a body, its bytes in memory (an index whose memory is the truth has the
+   * peeks). The rules are get()'s, without a promise or a turn of the event loop: this is
+   * every node's request on every pull. Undefined whenever get() could do anything else.
+   */
+  peek(
+    repo: string,
+    reference: Reference,
+    accept: string | string[] | undefined,
+    wantBody: boolean,
+  ): ManifestResult | undefined {
+    const { index, bodies, now } = this.deps
+    if (this.deps.verdicts.peek(repo) !== 'public') return undefined
+    let digest: string
+    if (reference.kind === 'tag') {
+      const record = index.peekTag?.(this.tagKey(repo, reference.tag, accept))
+      if (record === undefined || now() - record.checkedAt >= this.deps.tagTtlMs) return undefined
+      if (!wantBody) return hit(record.digest, record.mediaType, record.size)
+      digest = record.digest
+    } else {
+      digest = reference.digest.value
+    }
+    const stored = index.peekBlob?.(digest)
+    if (stored?.mediaType === undefined) return undefined
+    const body = wantBody ? bodies.get(digest) : undefined
+    if (wantBody && body === undefined) return undefined
+    index.touchBlob(digest, now())
+    const result = hit(digest, stored.mediaType, stored.size)
+    return body === undefined ? result : { ...result, body }
   }
 
   /**
