@@ -7,11 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 index_agnostic=(
-  bad-input basic-auth-beside-token basic-auth-docker basic-auth-upstream blob-ranges cache-dir-lock container-engines corrupt-upstream
-  docker-auth-flow encoded-paths fuzz half-closed-requests hostile-requests hot-manifests
-  log-format malformed-queries prometheus-dashboard redirects-and-chains schema1
-  start-up-errors tls-engines tls-reload tls-serving tls-upstream unserved-registry
-  upstream-auth upstream-proxy upstream-proxy-tunnel
+  bad-input basic-auth-beside-token basic-auth-docker basic-auth-upstream blob-ranges
+  cache-dir-lock container-engines corrupt-upstream docker-auth-flow encoded-paths fuzz
+  half-closed-requests hostile-requests hot-manifests log-format malformed-queries
+  prometheus-dashboard redirects-and-chains schema1 start-up-modules start-up-errors
+  tls-engines tls-reload tls-serving tls-upstream unserved-registry upstream-auth
+  upstream-proxy upstream-proxy-tunnel
 )
 for name in "${index_agnostic[@]}"; do
   [ -f "test/integration/$name.test.ts" ] || { echo "no test/integration/$name.test.ts: update $0" >&2; exit 1; }

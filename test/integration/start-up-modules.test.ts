@@ -33,7 +33,9 @@ t.test('serving with the embedded index and JSON logs loads none of the other co
   t.teardown(dir.remove)
   const file = join(dir.path, 'loaded.txt')
   const port = await freePort()
-  const args = ['src/main.ts', '--listen', `127.0.0.1:${port}`, '--cache-dir', join(dir.path, 'cache')]
+  // An upstream on loopback's discard port: the start-up probe never leaves the machine.
+  const upstream = ['--upstream', 'http://127.0.0.1:9']
+  const args = ['src/main.ts', '--listen', `127.0.0.1:${port}`, ...upstream, '--cache-dir', join(dir.path, 'cache')]
   const server = await startService(process.execPath, traced([...args, '--log-format', 'json']), {
     cwd: root,
     env: { ...process.env, LOADED_PACKAGES_FILE: file },
