@@ -3,6 +3,7 @@
 // back between directories where a test needs it to be under way.
 import { readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
+import { setImmediate } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { describeBlob, makeCache } from '../../bench/make-cache.js'
 import { http, json, sha256 } from '../helpers/http.js'
@@ -36,8 +37,13 @@ function gate() {
   const held = new Promise<void>((resolve) => (reached = resolve))
   let holdWhen!: (condition: () => Promise<boolean>) => void
   const condition = new Promise<() => Promise<boolean>>((resolve) => (holdWhen = resolve))
+  let open = false
+  released.then(() => (open = true)).catch(() => {})
+  // Once released, a pause yields as the mirror's own does: the walk must not run on
+  // microtasks alone, and the condition need not be asked again.
   const pause = async () => {
-    if (!(await (await condition)())) return
+    if (open) return setImmediate()
+    if (!(await (await condition)())) return setImmediate()
     reached()
     await released
   }
